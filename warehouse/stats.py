@@ -1,0 +1,55 @@
+"""Summaries of a built dataset as Polars frames: what `tokenmill stats` prints, for notebooks too."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from warehouse.layout import DatasetPaths
+from warehouse.read import scan
+
+
+def funnel(ds: DatasetPaths) -> pl.DataFrame:
+    """Records in, kept, and dropped per (stage, reason). Kept + dropped always equals records in."""
+    kept = scan(ds, "docs").select(pl.len()).collect().item()
+    dropped = (
+        scan(ds, "rejects").group_by("stage", "reason").agg(pl.len().alias("records"))
+        .sort("records", descending=True).collect()
+    )
+    total = kept + int(dropped["records"].sum())
+    head = pl.DataFrame({"stage": ["(all)", "(kept)"], "reason": ["records in", "documents"],
+                         "records": [total, kept]}, schema=dropped.schema)
+    return pl.concat([head, dropped]).with_columns(
+        (pl.col("records") / max(total, 1) * 100).round(2).alias("percent")
+    )
+
+
+def languages(ds: DatasetPaths, top: int = 15) -> pl.DataFrame:
+    return (
+        scan(ds, "docs").group_by("lang")
+        .agg(pl.len().alias("docs"), pl.col("n_chars").sum().alias("chars"), pl.col("lang_score").mean().alias("mean_score"))
+        .sort("docs", descending=True).head(top).collect()
+    )
+
+
+def quality(ds: DatasetPaths) -> pl.DataFrame:
+    """Median, p10 and p90 of every numeric signal over the kept documents."""
+    docs = scan(ds, "docs")
+    columns = [c for c in docs.collect_schema().names() if c.startswith("q_") or c in ("n_words", "n_chars")]
+    stats = docs.select(
+        *[pl.col(c).cast(pl.Float64).quantile(q).alias(f"{c}|{name}") for c in columns
+          for name, q in (("p10", 0.1), ("median", 0.5), ("p90", 0.9))]
+    ).collect()
+    rows = [{"signal": c, **{name: stats[f"{c}|{name}"][0] for name in ("p10", "median", "p90")}} for c in columns]
+    return pl.DataFrame(rows)
+
+
+def shards(ds: DatasetPaths) -> pl.DataFrame:
+    return scan(ds, "shards").sort("committed_at").collect()
+
+
+def stages(ds: DatasetPaths) -> pl.DataFrame:
+    return (
+        scan(ds, "stages").group_by("stage")
+        .agg(pl.col("records_in").sum(), pl.col("records_out").sum(), pl.col("dropped").sum(), pl.col("seconds").sum())
+        .sort("records_in", descending=True).collect()
+    )
