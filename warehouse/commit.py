@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
@@ -97,9 +98,12 @@ def move_to_rejects(ds: DatasetPaths, removed: pa.Table, stage: str, reason: str
     if removed.num_rows == 0:
         return 0
     docs = DeltaTable(ds.docs)
-    ids = removed.column("id")
-    rows = docs.to_pyarrow_dataset().to_table(
-        columns=["id", "url", "source", "source_offset", "text"], filter=pc.field("id").isin(ids)
+    rows = (
+        pl.scan_delta(ds.docs)
+        .filter(pl.col("id").is_in(removed.column("id").to_pylist()))
+        .select("id", "url", "source", "source_offset", "text")
+        .collect()
+        .to_arrow()
     )
     detail = dict(zip(removed.column("id").to_pylist(), removed.column("detail").to_pylist()))
     rejected = pa.table(

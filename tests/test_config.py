@@ -1,0 +1,51 @@
+"""The build config: published defaults, overrides from TOML/YAML, one-line errors."""
+
+import pytest
+
+from pipeline.config import BuildConfig, ConfigError, load_config
+
+
+def test_defaults_are_the_published_ones():
+    cfg = BuildConfig()
+    assert cfg.quality.gopher_quality.min_doc_words == 50
+    assert cfg.quality.gopher_repetition.top_n_grams == [(2, 0.2), (3, 0.18), (4, 0.16)]
+    assert cfg.quality.fineweb.line_punct_thr == 0.12
+    assert cfg.quality.c4.filter_no_terminal_punct is False
+    assert cfg.extract.favor_precision and not cfg.extract.deduplicate
+
+
+def test_toml_overrides_only_what_it_names(tmp_path):
+    path = tmp_path / "build.toml"
+    path.write_text('[langid]\nlanguages = ["de"]\n[quality.gopher_quality]\nmin_doc_words = 100\n')
+    cfg = load_config(path)
+    assert cfg.langid.languages == ["de"]
+    assert cfg.quality.gopher_quality.min_doc_words == 100
+    assert cfg.quality.gopher_quality.max_doc_words == 100_000
+
+
+def test_yaml_is_accepted(tmp_path):
+    path = tmp_path / "build.yaml"
+    path.write_text("dedup:\n  threshold: 0.7\n")
+    assert load_config(path).dedup.threshold == 0.7
+
+
+@pytest.mark.parametrize(
+    "text, fragment",
+    [
+        ("[langid]\nmin_scor = 0.5\n", "langid.min_scor"),        # a typo never silently keeps a default
+        ("[langid]\nmin_score = 2\n", "langid.min_score"),        # out of range
+        ("[langid\n", "cannot parse"),
+    ],
+)
+def test_bad_config_gives_one_line_naming_file_and_field(tmp_path, text, fragment):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message and fragment in message
+
+
+def test_missing_config_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="nope.toml"):
+        load_config(tmp_path / "nope.toml")

@@ -1,0 +1,275 @@
+"""Input expansion and the JSONL, text, Parquet, HTML-file and Hugging Face readers.
+
+Fixtures are written into tmp_path from public-domain text (tinyshakespeare, Project Gutenberg).
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.config import ReadConfig
+from pipeline.readers import InputNotFound, InputUnit, UnsupportedInput, expand_inputs, read_unit
+from pipeline.readers.files import PARQUET_BATCH_ROWS
+from pipeline.records import RawRecord, Rejection
+
+
+@pytest.fixture(scope="module")
+def shakespeare_lines(shared_data) -> list[str]:
+    text = (shared_data / "prose" / "tinyshakespeare.txt").read_text(encoding="utf-8")
+    return [line for line in text.splitlines() if line.strip()][:3000]
+
+
+def read_all(spec: Path | str, cfg: ReadConfig | None = None) -> list[RawRecord | Rejection]:
+    (unit,) = expand_inputs([str(spec)])
+    return list(read_unit(unit, cfg or ReadConfig()))
+
+
+# ---------------------------------------------------------------- expand_inputs
+
+def test_a_missing_path_raises_input_not_found_naming_it(tmp_path):
+    missing = tmp_path / "no-such-crawl.warc.gz"
+    with pytest.raises(InputNotFound, match="no-such-crawl.warc.gz"):
+        expand_inputs([str(missing)])
+
+
+def test_a_glob_matching_nothing_raises_input_not_found(tmp_path):
+    with pytest.raises(InputNotFound, match=r"\*\.jsonl"):
+        expand_inputs([str(tmp_path / "*.jsonl")])
+
+
+def test_a_named_file_of_unknown_format_is_refused(tmp_path):
+    (tmp_path / "table.csv").write_text("a,b\n1,2\n")
+    with pytest.raises(UnsupportedInput, match="table.csv"):
+        expand_inputs([str(tmp_path / "table.csv")])
+
+
+def test_a_folder_expands_recursively_to_sorted_units_with_html_files_as_one_unit(tmp_path):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "part.jsonl").write_text('{"text": "x"}\n')
+    (tmp_path / "a.txt").write_text("words")
+    (tmp_path / "pages").mkdir()
+    (tmp_path / "pages" / "one.html").write_text("<p>one</p>")
+    (tmp_path / "pages" / "two.htm").write_text("<p>two</p>")
+    (tmp_path / "notes.md").write_text("not an input")
+    (tmp_path / "._a.txt").write_text("macOS litter")
+    units = expand_inputs([str(tmp_path)])
+    assert [(u.format, u.key) for u in units] == [
+        ("html", str(tmp_path)),
+        ("text", str(tmp_path / "a.txt")),
+        ("jsonl", str(tmp_path / "b" / "part.jsonl")),
+    ]
+    assert units[0].paths == (str(tmp_path / "pages" / "one.html"), str(tmp_path / "pages" / "two.htm"))
+    assert units[0].size_bytes == len("<p>one</p>") + len("<p>two</p>")
+
+
+def test_the_same_input_named_twice_is_one_unit(tmp_path):
+    (tmp_path / "a.txt").write_text("words")
+    units = expand_inputs([str(tmp_path / "a.txt"), str(tmp_path), str(tmp_path / "*.txt")])
+    assert [u.key for u in units] == [str(tmp_path / "a.txt")]
+
+
+def test_relative_specs_become_absolute_keys(tmp_path, monkeypatch):
+    (tmp_path / "a.txt").write_text("words")
+    monkeypatch.chdir(tmp_path)
+    (unit,) = expand_inputs(["./a.txt"])
+    assert unit.key == str(tmp_path / "a.txt")
+
+
+# ---------------------------------------------------------------- JSONL
+
+@pytest.mark.shared
+def test_jsonl_gives_one_text_record_per_line_with_line_number_offsets_and_own_ids(tmp_path, shakespeare_lines):
+    path = tmp_path / "plays.jsonl"
+    rows = [{"id": n, "text": line, "url": f"https://example.org/{n}"} for n, line in enumerate(shakespeare_lines[:50])]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    records = read_all(path)
+    assert [(r.source_offset, r.body, r.own_id, r.url) for r in records] == [
+        (n, r["text"], str(n), r["url"]) for n, r in enumerate(rows)
+    ]
+    assert all(r.kind == "text" and r.source == str(path) for r in records)
+
+
+@pytest.mark.shared
+def test_jsonl_skips_blank_lines_and_rejects_bad_ones_with_a_reason(tmp_path, shakespeare_lines):
+    path = tmp_path / "mixed.jsonl"
+    path.write_text("\n".join([
+        json.dumps({"text": shakespeare_lines[0]}),
+        "",
+        '{"text": "unterminated',
+        json.dumps({"title": "no text field"}),
+        json.dumps(["a", "list"]),
+        json.dumps({"text": shakespeare_lines[1]}),
+    ]) + "\n")
+    items = read_all(path)
+    assert [(i.source_offset, "ok" if isinstance(i, RawRecord) else i.reason) for i in items] == [
+        (0, "ok"), (2, "malformed_json"), (3, "malformed_record"), (4, "malformed_record"), (5, "ok"),
+    ]
+
+
+@pytest.mark.shared
+def test_gzipped_jsonl_is_read_whatever_its_name(tmp_path, shakespeare_lines):
+    payload = "".join(json.dumps({"text": line}) + "\n" for line in shakespeare_lines[:10]).encode()
+    (tmp_path / "a.jsonl.gz").write_bytes(gzip.compress(payload))
+    (tmp_path / "b.jsonl").write_bytes(gzip.compress(payload))  # gzip content under a plain name
+    for name in ("a.jsonl.gz", "b.jsonl"):
+        assert [r.body for r in read_all(tmp_path / name)] == shakespeare_lines[:10]
+
+
+@pytest.mark.shared
+def test_a_jsonl_gzip_cut_short_keeps_the_lines_before_and_ends_in_a_read_error(tmp_path, shakespeare_lines):
+    payload = "".join(json.dumps({"text": line}) + "\n" for line in shakespeare_lines).encode()
+    compressed = gzip.compress(payload)
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(compressed[: len(compressed) // 2])
+    items = read_all(path)
+    assert items[-1].reason == "read_error" and str(path) in items[-1].detail
+    assert len(items) > 100
+    assert [r.body for r in items[:-1]] == shakespeare_lines[: len(items) - 1]
+
+
+# ---------------------------------------------------------------- plain text
+
+@pytest.mark.shared
+def test_a_text_file_is_one_record_holding_all_of_it(shared_data):
+    path = shared_data / "prose" / "tinyshakespeare.txt"
+    (record,) = read_all(path)
+    assert record.kind == "text" and record.source_offset == 0
+    assert record.body == path.read_text(encoding="utf-8")
+
+
+@pytest.mark.shared
+def test_a_latin1_text_file_is_decoded_by_detection(shared_data):
+    path = shared_data / "prose" / "gutenberg" / "pg14263_katrine_LATIN1-VARIANT_14263-8.txt"
+    (record,) = read_all(path)
+    assert "\ufffd" not in record.body
+    assert record.body[3039] == "É"  # byte 0xC9 at 3039 is not valid UTF-8
+
+
+def test_a_binary_file_named_txt_is_rejected_as_undecodable(tmp_path):
+    path = tmp_path / "noise.txt"
+    path.write_bytes(bytes(range(256)) * 16)
+    (item,) = read_all(path)
+    assert item.reason == "undecodable"
+
+
+# ---------------------------------------------------------------- Parquet
+
+@pytest.mark.shared
+def test_parquet_gives_one_record_per_row_across_batches(tmp_path, shakespeare_lines):
+    n_rows = 2 * PARQUET_BATCH_ROWS + 17
+    lines = shakespeare_lines[:n_rows]
+    path = tmp_path / "plays.parquet"
+    pq.write_table(pa.table({"text": lines, "id": list(range(n_rows)), "speaker": ["x"] * n_rows}), path,
+                   row_group_size=500)
+    records = read_all(path)
+    assert [(r.source_offset, r.body, r.own_id) for r in records] == [(n, t, str(n)) for n, t in enumerate(lines)]
+
+
+@pytest.mark.shared
+def test_parquet_columns_come_from_the_config_and_null_text_is_a_malformed_record(tmp_path, shakespeare_lines):
+    path = tmp_path / "renamed.parquet"
+    pq.write_table(pa.table({"content": [shakespeare_lines[0], None], "doc": ["a", "b"]}), path)
+    items = read_all(path, ReadConfig(text_column="content", id_column="doc"))
+    assert (items[0].body, items[0].own_id) == (shakespeare_lines[0], "a")
+    assert (items[1].reason, items[1].own_id) == ("malformed_record", "b")
+
+
+def test_parquet_without_the_text_column_is_one_read_error_naming_the_columns(tmp_path):
+    path = tmp_path / "wrong.parquet"
+    pq.write_table(pa.table({"body": ["x"], "id": [1]}), path)
+    (item,) = read_all(path)
+    assert item.reason == "read_error"
+    assert str(path) in item.detail and "body, id" in item.detail
+
+
+# ---------------------------------------------------------------- HTML files
+
+@pytest.mark.shared
+def test_each_html_file_of_a_folder_is_one_record_with_its_own_path_as_source(tmp_path, shakespeare_lines):
+    pages = {}
+    for n, name in enumerate(["act1/scene1.html", "act1/scene2.htm", "act2/scene1.html.gz"]):
+        body = f"<html><body><p>{shakespeare_lines[n]}</p></body></html>".encode()
+        path = tmp_path / name
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(gzip.compress(body) if name.endswith(".gz") else body)
+        pages[str(path)] = body
+    (unit,) = expand_inputs([str(tmp_path)])
+    records = list(read_unit(unit, ReadConfig()))
+    assert {r.source: r.body for r in records} == pages
+    assert all(r.kind == "html" and r.source_offset == 0 and r.http_charset is None for r in records)
+
+
+def test_an_html_glob_is_one_unit_keyed_by_the_glob(tmp_path):
+    for name in ("a.html", "b.html"):
+        (tmp_path / name).write_text("<p>x</p>")
+    (unit,) = expand_inputs([str(tmp_path / "*.html")])
+    assert (unit.key, len(unit.paths)) == (str(tmp_path / "*.html"), 2)
+
+
+def test_an_html_file_over_the_size_limit_is_rejected_and_the_others_still_read(tmp_path):
+    (tmp_path / "big.html").write_bytes(b"<p>" + b"x" * 5000 + b"</p>")
+    (tmp_path / "small.html").write_bytes(b"<p>small</p>")
+    items = read_all(tmp_path, ReadConfig(max_record_bytes=1000))
+    assert [("ok" if isinstance(i, RawRecord) else i.reason) for i in items] == ["too_large", "ok"]
+
+
+def test_an_html_file_that_vanished_is_a_read_error_for_that_file_only(tmp_path):
+    (tmp_path / "kept.html").write_bytes(b"<p>kept</p>")
+    unit = InputUnit(key=str(tmp_path), format="html", paths=(str(tmp_path / "gone.html"), str(tmp_path / "kept.html")),
+                     size_bytes=0)
+    gone, kept = read_unit(unit, ReadConfig())
+    assert (gone.reason, gone.source) == ("read_error", str(tmp_path / "gone.html"))
+    assert kept.body == b"<p>kept</p>"
+
+
+# ---------------------------------------------------------------- Hugging Face datasets
+
+@pytest.mark.shared
+def test_a_saved_hf_dataset_folder_is_one_unit_read_row_by_row(tmp_path, shakespeare_lines):
+    import datasets
+
+    saved = tmp_path / "saved"
+    datasets.Dataset.from_dict({"text": shakespeare_lines[:30], "id": [f"l{n}" for n in range(30)]}).save_to_disk(saved)
+    (unit,) = expand_inputs([str(tmp_path)])
+    assert (unit.format, unit.key) == ("hf", str(saved))
+    assert expand_inputs([f"hf:{saved}"]) == [unit]
+    records = list(read_unit(unit, ReadConfig()))
+    assert [(r.source_offset, r.body, r.own_id) for r in records] == [
+        (n, line, f"l{n}") for n, line in enumerate(shakespeare_lines[:30])
+    ]
+
+
+@pytest.mark.shared
+def test_hf_load_dataset_streams_local_data_files_by_split(tmp_path, shakespeare_lines, monkeypatch):
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-cache")
+    data = tmp_path / "corpus"
+    data.mkdir()
+    (data / "train.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in shakespeare_lines[:20]))
+    (unit,) = expand_inputs([f"hf:{data}:train"])
+    assert unit.key == f"hf:{data}:train"
+    assert [r.body for r in read_unit(unit, ReadConfig())] == shakespeare_lines[:20]
+
+
+def test_a_saved_hf_dataset_without_the_text_column_is_one_read_error(tmp_path):
+    import datasets
+
+    datasets.Dataset.from_dict({"content": ["x"]}).save_to_disk(tmp_path / "saved")
+    (item,) = read_all(tmp_path / "saved")
+    assert item.reason == "read_error" and "content" in item.detail
+
+
+def test_an_unloadable_hf_dataset_is_one_read_error(tmp_path, monkeypatch):
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-cache")
+    (tmp_path / "empty").mkdir()
+    (item,) = read_all(f"hf:{tmp_path / 'empty'}")
+    assert item.reason == "read_error"

@@ -1,0 +1,330 @@
+"""The WARC / ARC / WET reader, on the real archives of shared/data and on WARCs written here."""
+
+from __future__ import annotations
+
+import gzip
+import io
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+from warcio.statusandheaders import StatusAndHeaders
+from warcio.warcwriter import WARCWriter
+
+from pipeline.config import ReadConfig
+from pipeline.readers import expand_inputs, read_unit
+from pipeline.readers.http_body import BadContentEncoding, TruncatedPayload, decode_http_payload, dechunk
+from pipeline.readers.warc import parse_warc_date
+from pipeline.records import RawRecord, Rejection
+
+DOCUMENT_TYPES = ("response", "revisit", "conversion")
+# Named here, not globbed, so a missing file fails the test instead of silently shrinking it.
+REAL_WARCS = [
+    "bl-ukwa-2014_BL-20140325121225068_65resp.warc.gz",
+    "bl-ukwa-2014_BL-20140325122341434_10resp_55revisit.warc.gz",
+    "cc-main-2020-34_16pages.warc.gz",
+    "cc-main-2024-22_whirlwind.warc.wat.gz",
+    "cc-main-2024-22_whirlwind.warc.wet.gz",
+    "cc-main-2024-22_whirlwind_1page.warc.gz",
+    "wget-2024_dolma-sample-0000_22resp.warc.gz",
+]
+MALFORMED = [
+    "aut__badexample.arc.gz",
+    "aut__issue-493.warc",
+    "aut__issue-514.warc",
+    "pywb__missing-status-text.warc",
+    "resiliparse__block-sized-records.warc.gz",
+    "resiliparse__clipped.warc.gz",
+    "ukwa__IAH-truncated.warc.gz",
+    "ukwa__transfer_compression_brotli.warc.gz",
+    "ukwa__truncated_datetime.warc",
+    "warcio__bad.arc",
+    "warcio__example-bad-non-chunked.warc.gz",
+    "warcio__example-bad.warc.gz.bad",
+    "warcio__example-digest.warc",
+    "warcio__example-iana.org-chunked.warc",
+    "warcio__example-space-in-target-uri.warc.gz",
+    "warcio__example-trunc.warc",
+    "warcio__example-wget-bad-target-uri.warc.gz",
+    "warcio__example-wrong-chunks.warc.gz",
+]
+
+
+def read_items(path: Path, cfg: ReadConfig | None = None) -> list[RawRecord | Rejection]:
+    (unit,) = expand_inputs([str(path)])
+    return list(read_unit(unit, cfg or ReadConfig()))
+
+
+def warcio_document_count(stream) -> int:
+    """Document records warcio itself finds, counting up to the point where it fails."""
+    count = 0
+    try:
+        for record in ArchiveIterator(stream, arc2warc=True):
+            count += record.rec_type in DOCUMENT_TYPES
+    except Exception:  # noqa: BLE001 - the count so far is what is compared
+        pass
+    return count
+
+
+def reasons(items) -> Counter:
+    return Counter(i.kind if isinstance(i, RawRecord) else i.reason for i in items)
+
+
+def write_warc(path: Path, responses: list[tuple[list[tuple[str, str]], bytes]]) -> Path:
+    """A gzipped WARC of 200 responses with the given HTTP headers and payload bytes, as stored."""
+    with open(path, "wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        for number, (headers, payload) in enumerate(responses):
+            record = writer.create_warc_record(
+                f"http://example.org/{number}", "response", payload=io.BytesIO(payload),
+                http_headers=StatusAndHeaders("200 OK", headers, protocol="HTTP/1.1"),
+            )
+            writer.write_record(record)
+    return path
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name", REAL_WARCS)
+def test_every_document_record_of_a_real_warc_ends_in_exactly_one_item(shared_data, name):
+    path = shared_data / "warc" / name
+    items = read_items(path)
+    with open(path, "rb") as stream:
+        assert len(items) == warcio_document_count(stream)
+    assert len({(i.source, i.source_offset) for i in items}) == len(items)
+    assert all(i.source == str(path) for i in items)
+
+
+@pytest.mark.shared
+def test_record_offsets_point_at_the_records_in_the_file(shared_data):
+    path = shared_data / "warc" / "cc-main-2020-34_16pages.warc.gz"
+    items = read_items(path)
+    with open(path, "rb") as stream:
+        for item in items:
+            stream.seek(item.source_offset)
+            record = next(iter(ArchiveIterator(stream)))
+            assert record.rec_headers.get_header("WARC-Target-URI") == item.url
+
+
+@pytest.mark.shared
+def test_the_55_revisits_of_the_recrawl_are_exact_duplicates_naming_the_original(shared_data):
+    items = read_items(shared_data / "warc" / "bl-ukwa-2014_BL-20140325122341434_10resp_55revisit.warc.gz")
+    duplicates = [i for i in items if isinstance(i, Rejection) and i.reason == "exact_duplicate"]
+    assert len(duplicates) == 55
+    assert all(d.stage == "read" and "payload digest sha1:" in d.detail and d.url for d in duplicates)
+
+
+@pytest.mark.shared
+def test_the_wet_conversion_record_is_one_text_record(shared_data):
+    (record,) = read_items(shared_data / "warc" / "cc-main-2024-22_whirlwind.warc.wet.gz")
+    assert record.kind == "text" and isinstance(record.body, str)
+    assert record.body.startswith("Escopete - Biquipedia")
+    assert record.url.startswith("https://an.wikipedia.org/")
+    assert record.fetched_at == datetime(2024, 5, 18, 1, 58, 10, tzinfo=UTC)
+
+
+@pytest.mark.shared
+def test_html_responses_keep_their_raw_bytes_and_header_charset(shared_data):
+    path = shared_data / "warc" / "cc-main-2020-34_16pages.warc.gz"
+    records = {r.url: r for r in read_items(path)}
+    with open(path, "rb") as stream:
+        stored = {
+            r.rec_headers.get_header("WARC-Target-URI"): r.content_stream().read()
+            for r in ArchiveIterator(stream) if r.rec_type == "response"
+        }
+    assert records["http://01spb.ru/company/"].http_charset == "windows-1251"
+    assert records["http://037426.cn/"].http_charset == "gb2312"
+    assert records["http://003338.cn/l41/481397.html"].http_charset is None
+    assert {url: r.body for url, r in records.items()} == stored
+
+
+@pytest.mark.shared
+def test_non_2xx_responses_are_rejected_with_their_status_line(shared_data):
+    items = read_items(shared_data / "warc" / "bl-ukwa-2014_BL-20140325121225068_65resp.warc.gz")
+    statuses = [i for i in items if isinstance(i, Rejection) and i.reason == "http_status"]
+    assert sorted(s.detail for s in statuses) == ["302 Found", "403 Forbidden", "404 Not Found",
+                                                  "404 Not Found", "404 Not Found"]
+
+
+@pytest.mark.shared
+def test_non_html_responses_are_rejected_with_their_content_type(shared_data):
+    items = read_items(shared_data / "warc" / "bl-ukwa-2014_BL-20140325121225068_65resp.warc.gz")
+    types = Counter(i.detail for i in items if isinstance(i, Rejection) and i.reason == "not_html")
+    assert types["image/jpeg"] == 5 and types["text/dns"] == 3 and types["text/css"] == 7
+
+
+@pytest.mark.shared
+def test_pages_over_the_size_limit_are_rejected_as_too_large(shared_data):
+    items = read_items(shared_data / "warc" / "bl-ukwa-2014_BL-20140325121225068_65resp.warc.gz",
+                       ReadConfig(max_record_bytes=100_000))
+    too_large = [i for i in items if isinstance(i, Rejection) and i.reason == "too_large"]
+    assert len(too_large) == 3  # the 781 KB, 480 KB and 290 KB pages
+    assert all(len(i.body) <= 100_000 for i in items if isinstance(i, RawRecord))
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name", MALFORMED)
+def test_a_malformed_archive_is_read_without_raising_and_without_losing_records(shared_data, name):
+    path = shared_data / "warc_malformed" / name
+    items = read_items(path)
+    with open(path, "rb") as stream:
+        assert len(items) >= warcio_document_count(stream)
+    assert len({(i.source, i.source_offset) for i in items}) == len(items)
+    assert all(isinstance(i, RawRecord) or i.stage == "read" for i in items)
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize(
+    ("name", "last_reason"),
+    [
+        ("resiliparse__clipped.warc.gz", "truncated_record"),  # body shorter than the WARC Content-Length
+        ("warcio__example-trunc.warc", "truncated_record"),  # payload shorter than the HTTP Content-Length
+        ("warcio__example-wrong-chunks.warc.gz", "read_error"),  # gzip members split records
+        ("aut__badexample.arc.gz", "read_error"),  # whole-file gzip ARC with wrong lengths
+    ],
+)
+def test_a_truncated_or_badly_gzipped_archive_ends_in_a_rejection_saying_so(shared_data, name, last_reason):
+    items = read_items(shared_data / "warc_malformed" / name)
+    assert items[-1].reason == last_reason
+
+
+@pytest.mark.shared
+def test_gzip_members_that_split_a_record_give_a_truncated_record_then_a_read_error(shared_data):
+    path = shared_data / "warc_malformed" / "warcio__example-wrong-chunks.warc.gz"
+    items = read_items(path)
+    assert [(i.reason, i.source_offset) for i in items] == [("truncated_record", 0), ("read_error", 516)]
+    assert items[1].detail.startswith(f"{path}: ArchiveLoadFailed: Unknown archive format")
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize("name", ["warcio__example-bad-non-chunked.warc.gz", "warcio__example-bad.warc.gz.bad"])
+def test_a_whole_file_gzipped_warc_is_read_in_full_through_a_streaming_gunzip(shared_data, name):
+    path = shared_data / "warc_malformed" / name
+    items = read_items(path)
+    with gzip.open(path, "rb") as unzipped:
+        assert len(items) == warcio_document_count(unzipped) > 1
+    assert not any(isinstance(i, Rejection) and i.reason == "read_error" for i in items)
+
+
+@pytest.mark.shared
+def test_a_warc_cut_mid_record_keeps_the_records_before_the_cut_and_rejects_the_cut_one(shared_data, tmp_path):
+    whole = shared_data / "warc" / "cc-main-2020-34_16pages.warc.gz"
+    cut = tmp_path / "cut.warc.gz"
+    cut.write_bytes(whole.read_bytes()[:72_000])  # inside the gzip member of the 8th response (70222-74681)
+    items = read_items(cut)
+    assert reasons(items) == Counter({"html": 7, "truncated_record": 1})
+    assert (items[-1].reason, items[-1].source_offset) == ("truncated_record", 70222)
+
+
+@pytest.mark.shared
+def test_a_warc_cut_inside_http_headers_ends_in_a_read_error_at_that_record(shared_data, tmp_path):
+    cut = tmp_path / "cut.warc"
+    cut.write_bytes((shared_data / "warc_malformed" / "aut__issue-514.warc").read_bytes()[:3000])
+    items = read_items(cut)
+    assert [(i.reason, i.source_offset) for i in items] == [("http_status", 1074), ("read_error", 2661)]
+
+
+@pytest.mark.shared
+@pytest.mark.parametrize(
+    "name", ["warcio__example-iana.org-chunked.warc", "aut__issue-514.warc", "ukwa__transfer_compression_brotli.warc.gz"]
+)
+def test_chunked_and_brotli_payloads_come_out_decoded(shared_data, name):
+    (page,) = [i for i in read_items(shared_data / "warc_malformed" / name) if isinstance(i, RawRecord)]
+    assert page.body.lstrip().startswith(b"<")
+    assert b"<html" in page.body.lower()
+
+
+@pytest.mark.shared
+def test_gzip_content_encoding_is_removed(shared_data):
+    pages = [i for i in read_items(shared_data / "warc_malformed" / "aut__issue-493.warc") if isinstance(i, RawRecord)]
+    assert len(pages) == 4
+    assert all(p.body.lstrip().lower().startswith((b"<!doctype", b"<html")) for p in pages)
+
+
+@pytest.mark.shared
+def test_a_warc_date_without_seconds_or_zone_is_read_as_utc(shared_data):
+    (page,) = [i for i in read_items(shared_data / "warc_malformed" / "ukwa__truncated_datetime.warc")
+               if isinstance(i, RawRecord)]
+    assert page.fetched_at == datetime(2019, 8, 15, 1, 2, tzinfo=UTC)
+
+
+@pytest.mark.shared
+def test_the_malformed_folder_expands_to_every_archive_in_it_sniffing_odd_names(shared_data):
+    units = expand_inputs([str(shared_data / "warc_malformed")])
+    assert [Path(u.key).name for u in units] == MALFORMED
+    assert {u.format for u in units} == {"warc"}
+
+
+def test_an_archive_that_cannot_be_opened_is_one_read_error(tmp_path):
+    path = write_warc(tmp_path / "gone.warc.gz", [])
+    (unit,) = expand_inputs([str(path)])
+    path.unlink()
+    (item,) = read_unit(unit, ReadConfig())
+    assert (item.reason, item.source_offset, item.source) == ("read_error", 0, str(path))
+
+
+def test_a_payload_that_is_not_in_its_declared_content_encoding_is_rejected(tmp_path):
+    path = write_warc(tmp_path / "x.warc.gz", [([("Content-Type", "text/html"), ("Content-Encoding", "gzip")],
+                                                b"\x00\x01 binary, not gzip")])
+    (item,) = read_items(path)
+    assert item.reason == "bad_content_encoding"
+
+
+def test_a_plain_html_payload_under_a_stale_content_encoding_header_is_kept(tmp_path):
+    body = b"<html><body><p>Now is the winter of our discontent</p></body></html>"
+    path = write_warc(tmp_path / "x.warc.gz", [([("Content-Type", "text/html"), ("Content-Encoding", "gzip")], body)])
+    (item,) = read_items(path)
+    assert item.body == body
+
+
+def test_a_response_without_content_type_is_sniffed(tmp_path):
+    html = b"\n  <!DOCTYPE html><html><body>Made glorious summer by this sun of York</body></html>"
+    path = write_warc(tmp_path / "x.warc.gz", [([], html), ([], b"\x89PNG\r\n\x1a\n not a page")])
+    page, image = read_items(path)
+    assert page.kind == "html" and page.body == html
+    assert image.reason == "not_html"
+
+
+def test_parse_warc_date_is_lenient_and_always_utc():
+    assert parse_warc_date("2014-03-25T12:12:24Z") == datetime(2014, 3, 25, 12, 12, 24, tzinfo=UTC)
+    assert parse_warc_date("2024-05-18T01:58:10.123456789Z") == datetime(2024, 5, 18, 1, 58, 10, 123456, tzinfo=UTC)
+    assert parse_warc_date("20080430204825") == datetime(2008, 4, 30, 20, 48, 25, tzinfo=UTC)
+    assert parse_warc_date("not a date") is None
+
+
+def test_dechunk_joins_chunks_and_leaves_unchunked_payloads_alone():
+    assert dechunk(b"5\r\n<html\r\n1;ext=1\r\n>\r\n0\r\n\r\n") == b"<html>"
+    assert dechunk(b"<html>already de-chunked</html>") is None
+    with pytest.raises(TruncatedPayload):
+        dechunk(b"10\r\n<html>")
+
+
+def test_a_truncated_gzip_payload_is_not_mistaken_for_a_page():
+    whole = gzip.compress(b"<html>" + b"to be or not to be " * 200 + b"</html>")
+    with pytest.raises(TruncatedPayload):
+        decode_http_payload(whole[: len(whole) // 2], None, "gzip", 1_000_000)
+    with pytest.raises(BadContentEncoding):
+        decode_http_payload(b"\x00\x01\x02", None, "zstd", 1_000_000)
+
+
+def test_revisit_records_are_exact_duplicates_even_without_http_headers(tmp_path):
+    path = tmp_path / "revisit.warc"
+    with open(path, "wb") as out:
+        writer = WARCWriter(out, gzip=False)
+        writer.write_record(writer.create_warc_record(
+            "http://example.org/", "revisit", payload=io.BytesIO(b""),
+            warc_headers_dict={"WARC-Refers-To-Target-URI": "http://example.org/",
+                               "WARC-Refers-To-Date": "2014-03-25T12:12:38Z",
+                               "WARC-Payload-Digest": "sha1:AAAA"},
+        ))
+    (item,) = read_items(path)
+    assert item.reason == "exact_duplicate"
+    assert "2014-03-25T12:12:38Z" in item.detail and "sha1:AAAA" in item.detail
+
+
+@pytest.mark.shared
+def test_reading_the_same_file_twice_gives_the_same_items(shared_data):
+    path = shared_data / "warc" / "wget-2024_dolma-sample-0000_22resp.warc.gz"
+    first, second = read_items(path), read_items(path)
+    assert [(i.source_offset, i.body) for i in first] == [(i.source_offset, i.body) for i in second]

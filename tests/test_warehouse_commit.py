@@ -1,0 +1,68 @@
+"""Atomic per-input commits: a killed run's leftovers never duplicate, moves into rejects converge."""
+
+import polars as pl
+import pyarrow as pa
+
+from warehouse import commit
+from warehouse.layout import DatasetPaths
+from warehouse.read import scan
+from warehouse.schema import REJECTS_SCHEMA, SHARDS_SCHEMA, STAGES_SCHEMA, docs_schema
+
+SCHEMA = docs_schema([])
+
+
+def docs(source: str, texts: list[str]) -> pa.Table:
+    return pa.Table.from_pylist(
+        [{"id": f"{source}#{i}", "source": source, "source_offset": i, "text": t, "text_hash": i} for i, t in enumerate(texts)],
+        schema=SCHEMA,
+    )
+
+
+def shard(source: str) -> pa.Table:
+    return pa.Table.from_pylist([{"source": source, "build_id": "b"}], schema=SHARDS_SCHEMA)
+
+
+def empty(schema: pa.Schema) -> pa.Table:
+    return schema.empty_table()
+
+
+def commit_one(ds, source, texts):
+    commit.commit_shard(ds, source, [source], docs(source, texts), empty(REJECTS_SCHEMA), empty(STAGES_SCHEMA), shard(source), SCHEMA)
+
+
+def test_committed_input_has_a_marker(tmp_path):
+    ds = DatasetPaths(str(tmp_path), "d")
+    assert commit.committed_sources(ds) == set()
+    commit_one(ds, "/in/a.warc", ["one", "two"])
+    assert commit.committed_sources(ds) == {"/in/a.warc"}
+
+
+def test_rows_left_by_a_killed_run_are_replaced_not_duplicated(tmp_path):
+    ds = DatasetPaths(str(tmp_path), "d")
+    # A run killed after appending docs but before the marker: rows without a commit marker.
+    commit._append(ds.docs, docs("/in/a.warc", ["one", "two"]), SCHEMA)
+    commit_one(ds, "/in/b.warc", ["three"])
+    assert commit.committed_sources(ds) == {"/in/b.warc"}
+    commit_one(ds, "/in/a.warc", ["one", "two"])
+    counts = scan(ds).group_by("source").len().sort("source").collect()
+    assert counts.rows() == [("/in/a.warc", 2), ("/in/b.warc", 1)]
+
+
+def test_move_to_rejects_is_idempotent(tmp_path):
+    ds = DatasetPaths(str(tmp_path), "d")
+    commit_one(ds, "/in/a.warc", ["one", "two", "three"])
+    removed = pa.table({"id": ["/in/a.warc#1"], "detail": ["/in/a.warc#0"]})
+    assert commit.move_to_rejects(ds, removed, "dedup", "near_duplicate") == 1
+    # Run again, as a re-run after a kill would: nothing moves twice.
+    commit.move_to_rejects(ds, removed, "dedup", "near_duplicate")
+    assert scan(ds).select(pl.len()).collect().item() == 2
+    rejects = scan(ds, "rejects").collect()
+    assert rejects.select("id", "reason", "detail").rows() == [("/in/a.warc#1", "near_duplicate", "/in/a.warc#0")]
+
+
+def test_dup_cluster_is_set_on_named_documents_only(tmp_path):
+    ds = DatasetPaths(str(tmp_path), "d")
+    commit_one(ds, "/in/a.warc", ["one", "two"])
+    commit.set_dup_clusters(ds, pa.table({"id": ["/in/a.warc#0"], "dup_cluster": ["/in/a.warc#0"]}))
+    got = dict(scan(ds).select("id", "dup_cluster").collect().rows())
+    assert got == {"/in/a.warc#0": "/in/a.warc#0", "/in/a.warc#1": None}
