@@ -19,3 +19,5 @@ DEFAULTS = {
 def configure_prefect() -> None:
     for key, value in DEFAULTS.items():
         os.environ.setdefault(key, value)
+    # Prefect creates its home without parents; a fresh clone has no data/ folder yet.
+    Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)

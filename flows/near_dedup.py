@@ -1,0 +1,59 @@
+"""The near-duplicate stage as Prefect tasks: signatures per shard, candidates per band.
+
+On one machine the tasks run on threads (the MinHash kernels release the GIL). Given a Dask
+scheduler address (`--dask-address`, or TOKENMILL_DASK_ADDRESS), the same tasks run on the
+cluster's workers through prefect-dask, so no single worker ever holds the whole index: a worker
+signs one shard, or groups one band, and writes its result to the warehouse.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prefect import flow, task, unmapped
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from pipeline.config import DedupConfig
+from pipeline.dedup import (
+    DedupReport,
+    compute_shard_signatures,
+    group_band,
+    prepare_signatures,
+    record_signatures,
+    resolve_duplicates,
+)
+from warehouse.layout import DatasetPaths
+
+sign_shard = task(compute_shard_signatures, name="dedup-sign-shard", cache_policy=NO_CACHE, retries=2)
+group_candidates = task(group_band, name="dedup-group-band", cache_policy=NO_CACHE, retries=2)
+
+
+def task_runner(dask_address: str | None):
+    address = dask_address or os.environ.get("TOKENMILL_DASK_ADDRESS")
+    if address:
+        from prefect_dask import DaskTaskRunner
+
+        return DaskTaskRunner(address=address)
+    return ThreadPoolTaskRunner(max_workers=len(os.sched_getaffinity(0)))
+
+
+def near_dedup(ds: DatasetPaths, cfg: DedupConfig, dask_address: str | None = None) -> DedupReport:
+    """Run the `near-dedup` flow (a subflow when called from build-corpus) on the right task runner."""
+    runner_flow = _near_dedup.with_options(task_runner=task_runner(dask_address))
+    return runner_flow(ds, cfg)
+
+
+@flow(name="near-dedup")
+def _near_dedup(ds: DatasetPaths, cfg: DedupConfig) -> DedupReport:
+    manifest, pending = prepare_signatures(ds, cfg)
+    results = sign_shard.map(ds=unmapped(ds), source=pending, cfg=unmapped(cfg)).result() if pending else []
+    manifest = record_signatures(ds, manifest, results)
+    # Bands are grouped after every shard is signed: the manifest fixes the document numbering.
+    band_paths = group_candidates.map(
+        ds=unmapped(ds), band=list(range(manifest.params.bands)), cfg=unmapped(cfg)
+    ).result()
+    report = resolve_duplicates(ds, cfg, band_paths)
+    report.signed = sum(r.docs for r in results)
+    report.shards_signed = len(results)
+    return report
