@@ -1,0 +1,245 @@
+"""Main text, title and date of a raw record: HTML through trafilatura, plain text passed through.
+
+`Extractor(cfg)(record)` returns an `Extracted` or a `Rejection` (stage "extract"): `no_text` when
+nothing is left, `extract_timeout` past `cfg.max_seconds`, `extract_error` when trafilatura or
+lxml raise. It never raises for bad input.
+
+How an HTML page is extracted, and why:
+
+1. `decode_html` (pipeline/charset.py) gives text; lxml parses it once, with trafilatura's parser.
+2. trafilatura (precision mode) runs *fast* first: its own extractor only, without the readability
+   and jusText comparison that costs about a third of its time. The full cascade runs instead
+   when the page's <p> text is under MIN_EXTRACTED_SIZE (its own extractor then rarely suffices),
+   and again after the fast pass only where trafilatura's own rules could let that comparison
+   win: a result under MIN_EXTRACTED_SIZE, no paragraph text, more tables than paragraphs, or
+   boilerplate elements left in it (trafilatura.external.compare_extraction). The text is then
+   the full cascade's, exactly: on all 20 benchmark pages and all 82 crawled pages (a test checks
+   the 20). Balanced and recall modes, and trafilatura's dedup, always run the full cascade.
+3. Title and date come from the same tree: trafilatura's meta/<title> rules, and htmldate without
+   its extensive free-text search, bounded by the crawl date. trafilatura's `with_metadata` also
+   extracts author, site name, categories, tags and licence, and is 1.25-1.6x slower (table).
+
+Measured with `python -m bench.extract_f1 --speed` (F1 of the article-extraction benchmark on
+the 20 pages of shared/data/extraction; docs/s on them and on the 82 HTML responses of
+shared/data/warc, 3.6 MB). One core of a 2-core Intel Xeon shared with other jobs (load 7-10),
+so absolute docs/s are low and noisy; the ratio to datatrove's call is taken per round (5
+alternating rounds, median and min-max). Every setting starts from bytes (decoding included);
+trafilatura 2.3.1.
+
+    setting                                          F1     P     R   pages/s  vs dt   WARC/s  vs dt
+    datatrove's call: extract(str, favor_precision)  0.988 0.982 0.995  16.4   1.00x   11.5   1.00x
+    Extractor, defaults (this module)                0.988 0.982 0.995  28.9   1.41x   11.2   1.03x
+    Extractor, favor_precision=False                 0.971 0.946 0.997  16.1   0.97x    8.1   0.77x
+    Extractor, include_tables=False                  0.964 0.974 0.954  25.4   1.50x   17.2   1.41x
+    bare_extraction(str), full + with_metadata       0.988 0.982 0.995  16.6   0.80x    6.7   0.64x
+    bare_extraction(str), fast (no_fallback)         0.940 0.934 0.945  32.3   1.65x   18.9   1.54x
+    bare_extraction(lxml tree we parse), full        0.988 0.982 0.995  19.4   0.99x   12.0   1.02x
+    bare_extraction(str), full, no tables            0.960 0.966 0.954  20.2   1.08x   14.7   1.30x
+    bare_extraction(str), balanced, fast             0.971 0.946 0.997  26.2   1.49x   13.3   1.25x
+
+Fast mode alone falls below F1 0.95 (one Korean news page loses its article); passing a tree
+instead of a string changes nothing by itself (trafilatura copies it), it pays off only because
+title and date reuse it. On the crawl sample the gain is small: its time goes to three
+data.gov.uk listing pages of 0.3-0.8 MB (about 1 s each) and to spam pages without paragraphs,
+where the full cascade is needed anyway; title + date cost about 6 ms of its ~90 ms per page.
+Without tables F1 still passes 0.95 and crawl pages run 1.4x, but the benchmark's one table page
+(NASCAR standings) loses 83 % of its text; tables stay on, as in datatrove/FineWeb. Comments and
+trafilatura's cross-document dedup stay off (its result depends on which worker saw a page first).
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import unicodedata
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+
+from htmldate import find_date
+from lxml.etree import _Element
+from lxml.html import HtmlElement
+from trafilatura import bare_extraction, load_html
+from trafilatura.external import SANITIZED_XPATH
+from trafilatura.metadata import examine_meta, extract_title
+from trafilatura.settings import Extractor as TrafilaturaOptions
+
+from pipeline.charset import decode_html
+from pipeline.config import ExtractConfig
+from pipeline.records import RawRecord, Rejection
+
+STAGE = "extract"
+
+
+@dataclass(slots=True)
+class Extracted:
+    """Main text of a record (NFC, stripped), its title, and its publication date (UTC) if found."""
+
+    text: str
+    title: str | None
+    date: datetime | None
+
+
+class ExtractionTimeout(BaseException):
+    """Raised by the SIGALRM handler. A BaseException, so trafilatura's own `except Exception`
+    around its fallbacks cannot swallow it."""
+
+
+class Extractor:
+    """Callable turning a `RawRecord` into an `Extracted` or a `Rejection(stage="extract")`.
+
+    Build one per worker process and reuse it: the trafilatura option objects are made once.
+    """
+
+    def __init__(self, cfg: ExtractConfig):
+        self.cfg = cfg
+        common = dict(
+            output_format="python",
+            precision=cfg.favor_precision,
+            recall=cfg.favor_recall,
+            comments=cfg.include_comments,
+            tables=cfg.include_tables,
+            dedup=cfg.deduplicate,
+        )
+        self._fast = TrafilaturaOptions(fast=True, **common)
+        self._full = TrafilaturaOptions(fast=False, **common)
+        # The fast pass is exact only in precision mode (see _cascade_may_differ), and with
+        # trafilatura's dedup on, a second pass would find the first one's text in its cache.
+        self._fast_pass_first = self._full.focus == "precision" and not cfg.deduplicate
+        # Every page trafilatura discards becomes a Rejection with its reason; its own per-page
+        # warnings would only repeat that on the workers' stderr.
+        for name in ("trafilatura", "htmldate", "justext", "readability"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+
+    def __call__(self, record: RawRecord) -> Extracted | Rejection:
+        if record.kind == "text":
+            return self._pass_text(record)
+        try:
+            with _time_limit(self.cfg.max_seconds):
+                return self._extract_html(record)
+        except ExtractionTimeout:
+            return self._reject(record, "extract_timeout", f"over {self.cfg.max_seconds:g} s")
+        except Exception as err:  # trafilatura, lxml and htmldate raise many types on bad pages
+            return self._reject(record, "extract_error", f"{type(err).__name__}: {err}")
+
+    def _pass_text(self, record: RawRecord) -> Extracted | Rejection:
+        body = record.body
+        text = body if isinstance(body, str) else decode_html(body, None)[0]
+        text = _nfc(text.strip())
+        if len(text) < max(self.cfg.min_chars, 1):
+            return self._reject(record, "no_text", "empty text record")
+        return Extracted(text=text, title=record.title, date=None)
+
+    def _extract_html(self, record: RawRecord) -> Extracted | Rejection:
+        body = record.body
+        html = body if isinstance(body, str) else decode_html(body, record.http_charset)[0]
+        tree = load_html(html)
+        if tree is None:
+            return self._reject(record, "no_text", "not parseable as HTML")
+        text = self._main_text(tree)
+        if len(text) < max(self.cfg.min_chars, 1):
+            return self._reject(record, "no_text", "no main text found")
+        return Extracted(text=text, title=_title(tree), date=_date(tree, record))
+
+    def _main_text(self, tree: HtmlElement) -> str:
+        """trafilatura fast mode, then the full cascade where its own rules say it may differ."""
+        document = None
+        if self._fast_pass_first and _paragraph_text_reaches(tree, self._full.min_extracted_size):
+            document = bare_extraction(tree, options=self._fast)
+        if document is None or self._cascade_may_differ(document.text, document.body):
+            document = bare_extraction(tree, options=self._full)
+        return _nfc(document.text.strip()) if document is not None and document.text else ""
+
+    def _cascade_may_differ(self, text: str, body: _Element) -> bool:
+        """True where trafilatura's full cascade in precision mode (trafilatura.external.
+        compare_extraction) can replace its own result: short, paragraph-less, table-dominated
+        or unclean output. (Balanced and recall modes add retries no such test predicts, so
+        they always run the full cascade.)"""
+        if len(text) < self._full.min_extracted_size:
+            return True
+        paragraphs = body.findall(".//p")
+        if not paragraphs or not body.xpath(".//p//text()"):
+            return True
+        return len(body.findall(".//table")) > len(paragraphs) or bool(body.xpath(SANITIZED_XPATH))
+
+    def _reject(self, record: RawRecord, reason: str, detail: str) -> Rejection:
+        return Rejection(
+            source=record.source,
+            source_offset=record.source_offset,
+            stage=STAGE,
+            reason=reason,
+            detail=detail,
+            url=record.url,
+            excerpt=Rejection.excerpt_of(record.body),
+            own_id=record.own_id,
+        )
+
+
+def _paragraph_text_reaches(tree: HtmlElement, size: int) -> bool:
+    """True when the page's <p> elements hold `size` characters of text.
+
+    trafilatura's own extractor builds on paragraphs, and its full cascade consults readability
+    and jusText whenever the result is under MIN_EXTRACTED_SIZE; a page whose paragraphs cannot
+    reach that size goes straight to the full cascade (20 of 23 such pages in shared/data needed
+    it), rather than paying for the fast pass first.
+    """
+    total = 0
+    for paragraph in tree.iter("p"):
+        total += len(paragraph.text_content().strip())
+        if total >= size:
+            return True
+    return False
+
+
+def _title(tree: HtmlElement) -> str | None:
+    """Title as trafilatura finds it: og/twitter/DC meta first, then <title> (site name trimmed)
+    and <h1>."""
+    title = examine_meta(tree).title or extract_title(tree)
+    return _nfc(title.strip()) if title and title.strip() else None
+
+
+def _date(tree: HtmlElement, record: RawRecord) -> datetime | None:
+    """Publication date (UTC midnight) by htmldate's URL, meta, JSON-LD and markup rules.
+
+    A page cannot be published after it was fetched, so the crawl date bounds the search; that
+    also keeps the result the same on every run (htmldate's default bound is today).
+    """
+    max_date = record.fetched_at.date().isoformat() if record.fetched_at else None
+    found = find_date(
+        tree, url=record.url, extensive_search=False, original_date=True, max_date=max_date
+    )
+    if not found:
+        return None
+    day = date.fromisoformat(found)
+    return datetime(day.year, day.month, day.day, tzinfo=timezone.utc)
+
+
+def _nfc(text: str) -> str:
+    return text if unicodedata.is_normalized("NFC", text) else unicodedata.normalize("NFC", text)
+
+
+@contextmanager
+def _time_limit(seconds: float):
+    """Raise ExtractionTimeout in the block after `seconds` of wall time.
+
+    SIGALRM can only be handled on the main thread; elsewhere (a thread pool) the block runs
+    uncapped. Workers are processes, whose main thread runs the pipeline.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def _on_alarm(signum, frame):
+        raise ExtractionTimeout
+
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        finally:
+            # restored even when the alarm fires between the block's end and the line above
+            signal.signal(signal.SIGALRM, previous)
