@@ -17,7 +17,7 @@ import flows  # noqa: F401  (sets Prefect's embedded defaults before prefect is 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Raw web crawl in, trained language model out.")
 # Piped output (CI logs, `| less`) gets a width the stats tables fit in, not rich's 80 columns.
 console = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # an error stays one line, however long
 
 
 @contextmanager
@@ -142,6 +142,86 @@ def dedup(
         from flows.near_dedup import near_dedup
 
         print_dedup_report(near_dedup(ds, cfg.dedup, dask_address))
+
+
+@app.command()
+def tokenize(
+    dataset: Annotated[Optional[str], typer.Option(help="DIR/NAME of a built dataset")] = None,
+    text: Annotated[Optional[list[Path]], typer.Option(help="plain UTF-8 text file(s) instead of a dataset")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="output folder (dataset default: DIR/NAME/tokens/<tokenizer-id>)")] = None,
+    vocab_size: Annotated[int, typer.Option(help="vocabulary size")] = 8_000,
+    model_type: Annotated[str, typer.Option(help="bpe or unigram")] = "bpe",
+    val_fraction: Annotated[float, typer.Option(help="validation share: documents, or the last part of the text")] = 0.1,
+    sample_bytes: Annotated[int, typer.Option(help="bytes of text the tokenizer is trained on at most")] = 100_000_000,
+    workers: Annotated[Optional[int], typer.Option(help="encoding processes (default: all cores)")] = None,
+) -> None:
+    """Train a SentencePiece tokenizer and pack train.bin / val.bin token files."""
+    from tokenizer.cli import tokenize_command
+
+    with clear_errors():
+        result = tokenize_command(dataset, text, out, vocab_size, model_type, val_fraction, sample_bytes, workers)
+        console.print(result.summary(), markup=False, highlight=False)
+
+
+@app.command()
+def train(
+    tokens_dir: Annotated[Path, typer.Argument(help="folder with train.bin, val.bin, meta.json, tokenizer.model")],
+    out: Annotated[Path, typer.Option(help="run folder: checkpoints, metrics.parquet, lineage.json")],
+    config: Annotated[Optional[Path], typer.Option(help="TOML or YAML training config")] = None,
+    preset: Annotated[Optional[str], typer.Option(help="model preset: tiny, small, 50M, 124M")] = None,
+    max_seconds: Annotated[Optional[float], typer.Option(help="stop after this much training time")] = None,
+    max_tokens: Annotated[Optional[int], typer.Option(help="stop after this many training tokens")] = None,
+    resume: Annotated[bool, typer.Option(help="continue the run in --out exactly where it stopped")] = False,
+) -> None:
+    """Train the compact decoder-only model; prints its cost estimate first, then a progress table."""
+    from model.config import TrainConfigError, load_train_config
+    from model.train import train as train_model
+
+    with clear_errors():
+        try:
+            cfg = None if resume and config is None and preset is None else load_train_config(config, preset=preset)
+        except TrainConfigError as exc:
+            raise ValueError(str(exc)) from None
+        result = train_model(tokens_dir, out, cfg, resume=resume, max_tokens=max_tokens,
+                             max_seconds=max_seconds, console=console)
+        bpb = f"{result.val_bpb:.4f}" if result.val_bpb is not None else "n/a"
+        console.print(f"{result.run_dir}: {result.steps} steps, {result.tokens:,} tokens, val bits/byte {bpb}")
+
+
+@app.command()
+def sample(
+    run: Annotated[Path, typer.Argument(help="run folder made by `tokenmill train`")],
+    prompt: Annotated[str, typer.Option(help="text to continue")] = "",
+    temperature: Annotated[float, typer.Option(help="0 is greedy")] = 0.8,
+    top_k: Annotated[Optional[int], typer.Option(help="sample from the k most likely tokens")] = 200,
+    max_new_tokens: Annotated[int, typer.Option(help="tokens to generate")] = 200,
+    seed: Annotated[int, typer.Option()] = 0,
+) -> None:
+    """Generate text from a trained run."""
+    from model.sample import sample_run
+
+    with clear_errors():
+        text = sample_run(run, prompt, temperature, top_k, max_new_tokens, seed)
+        console.print(text, markup=False, highlight=False)
+
+
+@app.command()
+def plan(
+    flops: Annotated[Optional[float], typer.Option(help="budget in FLOPs")] = None,
+    gpu_hours: Annotated[Optional[float], typer.Option(help="budget in GPU-hours (needs --peak-tflops)")] = None,
+    dollars: Annotated[Optional[float], typer.Option(help="budget in dollars (needs --price and --peak-tflops)")] = None,
+    price: Annotated[Optional[float], typer.Option(help="dollars per GPU-hour")] = None,
+    peak_tflops: Annotated[Optional[float], typer.Option(help="device peak, TFLOP/s (e.g. 989 for an H100 in bf16)")] = None,
+    mfu: Annotated[float, typer.Option(help="fraction of peak actually reached")] = 0.4,
+) -> None:
+    """Turn a compute budget into a compute-optimal model size, token count and training config."""
+    from model.plan import budget_to_flops, plan_budget, plan_report
+
+    with clear_errors():
+        peak = peak_tflops * 1e12 if peak_tflops else None
+        budget = budget_to_flops(flops=flops, gpu_hours=gpu_hours, dollars=dollars,
+                                 price_per_gpu_hour=price, peak_flops=peak, mfu=mfu)
+        console.print(plan_report(plan_budget(budget), peak, mfu, price), markup=False, highlight=False)
 
 
 def main() -> None:

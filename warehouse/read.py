@@ -34,13 +34,8 @@ def open_table(ds: DatasetPaths, table: str, version: int | None = None) -> Delt
 
 def scan(ds: DatasetPaths, table: str = "docs", version: int | None = None) -> pl.LazyFrame:
     """A lazy Polars frame over one table (any version), e.g. `scan(ds).group_by("lang").len()`."""
-    path = table_path(ds, table)
-    try:
-        return pl.scan_delta(path, version=version)
-    except Exception as exc:  # polars wraps delta-rs' error types
-        if "not found" in str(exc).lower() or "no files in log" in str(exc).lower():
-            raise DatasetNotFound(f"no {table} table at {path}: has this dataset been built?") from None
-        raise
+    open_table(ds, table, version)  # a clear error for a missing table; polars' own is an OS error
+    return pl.scan_delta(table_path(ds, table), version=version)
 
 
 def docs_version(ds: DatasetPaths) -> int:
