@@ -150,8 +150,9 @@ def measure_build(spec: str, out: str, workers: int) -> dict:
 MEASURES = {"train": measure_train, "pack": measure_pack, "raw": measure_raw, "build": measure_build}
 
 
-def run_measure(name: str, one_core: bool, **kwargs) -> dict:
-    """Run one measurement in a fresh process; returns its result plus the peak PSS of its process tree."""
+def run_measure(name: str, one_core: bool, watch_memory: bool = False, **kwargs) -> dict:
+    """Run one measurement in a fresh process and return its result; with `watch_memory`, also the
+    peak PSS of its process tree (sampling it costs CPU, so throughput runs are not watched)."""
     import psutil
 
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"} if one_core else dict(os.environ)
@@ -160,14 +161,14 @@ def run_measure(name: str, one_core: bool, **kwargs) -> dict:
         args += ["--one-core"]
     child = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
     proc, peak = psutil.Process(child.pid), 0
-    while child.poll() is None:
+    while watch_memory and child.poll() is None:
         try:
             tree = [proc, *proc.children(recursive=True)]
             peak = max(peak, sum(p.memory_full_info().pss for p in tree if p.is_running()))
         except psutil.Error:
             pass
         time.sleep(0.02)
-    out = child.stdout.read()
+    out, _ = child.communicate()
     if child.returncode != 0:
         raise RuntimeError(f"measurement {name} {kwargs} failed (exit {child.returncode})")
     return {**json.loads(out.strip().splitlines()[-1]), "peak_pss": peak}
@@ -227,7 +228,7 @@ def memory_rows(tmp: Path, sizes_mb: tuple[int, ...], cores: int) -> list[str]:
     ]
     for size in sizes_mb:
         spec = write_corpus(tmp, f"mem{size}", size * MB)
-        r = run_measure("build", False, spec=spec, out=str(tmp / f"tokens{size}"), workers=cores)
+        r = run_measure("build", False, watch_memory=True, spec=spec, out=str(tmp / f"tokens{size}"), workers=cores)
         steps = ", ".join(f"{k} {v:.1f}s" for k, v in r["steps"].items())
         rows.append(f"| {size} MB of text ({steps}) | {r['seconds']:.1f} | {r['peak_pss'] / 2**20:.0f} MiB |")
     return rows

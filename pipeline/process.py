@@ -162,6 +162,7 @@ class DocumentPipeline:
             "source_offset": record.source_offset,
             "fetched_at": record.fetched_at,
             "title": extracted.title or record.title,
+            "published_at": extracted.date,
             "text": text,
             "lang": lang,
             "lang_score": lang_score,

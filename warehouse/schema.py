@@ -18,6 +18,7 @@ DOC_HEAD = [
     pa.field("source_offset", pa.int64(), nullable=False),
     pa.field("fetched_at", TIMESTAMP),
     pa.field("title", pa.string()),
+    pa.field("published_at", TIMESTAMP),  # the page's own date (meta tags, JSON-LD, URL), when it has one
     pa.field("text", pa.string(), nullable=False),
     pa.field("lang", pa.string()),
     pa.field("lang_score", pa.float32()),

@@ -1,0 +1,100 @@
+"""Text from a trained model: `sample_run(RUN, prompt)` loads the run's checkpoint and tokenizer
+and continues the prompt. Sampling draws from its own generator, never the global one, so
+sampling during training leaves a run's random stream — and its exact resumability — untouched."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sentencepiece as spm
+import torch
+
+from model.checkpoint import load_checkpoint
+from model.gpt import GPT, GPTConfig
+
+TOKENIZER_NAME = "tokenizer.model"
+
+
+@torch.no_grad()
+def generate(
+    model: GPT,
+    idx: torch.Tensor,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    vocab_size: int | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """idx: (B, T) prompt ids -> (B, T + max_new_tokens). temperature 0 is greedy; top_k keeps the k
+    likeliest tokens; vocab_size (the tokenizer's) rules out the padding rows of a padded vocabulary.
+    The context is cropped to the model's block_size as it grows."""
+    was_training = model.training
+    model.eval()
+    for _ in range(max_new_tokens):
+        logits, _ = model(idx[:, -model.cfg.block_size :])
+        logits = logits[:, -1, :].float()
+        if vocab_size is not None:
+            logits[:, vocab_size:] = -float("inf")
+        if temperature == 0:
+            next_id = logits.argmax(dim=-1, keepdim=True)
+        else:
+            logits = logits / temperature
+            if top_k is not None and top_k < logits.size(-1):
+                kth = torch.topk(logits, top_k, dim=-1).values[:, -1:]
+                logits = logits.masked_fill(logits < kth, -float("inf"))
+            next_id = torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator)
+        idx = torch.cat((idx, next_id), dim=1)
+    model.train(was_training)
+    return idx
+
+
+def sample_text(
+    model: GPT,
+    tokenizer: spm.SentencePieceProcessor,
+    prompt: str,
+    max_new_tokens: int,
+    temperature: float,
+    top_k: int | None,
+    seed: int,
+) -> str:
+    """The prompt and its continuation, decoded. An empty prompt starts from the end-of-document id."""
+    device = next(model.parameters()).device
+    ids = tokenizer.encode(prompt) or [tokenizer.eos_id()]
+    generator = torch.Generator(device=device).manual_seed(seed)
+    out = generate(
+        model, torch.tensor([ids], device=device), max_new_tokens, temperature, top_k,
+        vocab_size=tokenizer.get_piece_size(), generator=generator,
+    )
+    # Byte-fallback pieces that end mid-character decode to U+FFFD rather than failing.
+    return tokenizer.decode(out[0].tolist())
+
+
+def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[GPT, spm.SentencePieceProcessor]:
+    """The model of RUN/checkpoint.pt (in eval mode) and the tokenizer the run was trained with."""
+    run_dir = Path(run_dir)
+    state = load_checkpoint(run_dir, map_location=device)
+    model = GPT(GPTConfig(**state["gpt_config"])).to(device)
+    model.load_state_dict(state["model"])
+    model.eval()
+    tokenizer_path = run_dir / TOKENIZER_NAME
+    if not tokenizer_path.is_file():
+        raise FileNotFoundError(f"{run_dir}: no {TOKENIZER_NAME}; was this directory made by tokenmill train?")
+    return model, spm.SentencePieceProcessor(model_file=str(tokenizer_path))
+
+
+def sample_run(
+    run_dir: str | Path,
+    prompt: str = "",
+    temperature: float = 0.8,
+    top_k: int | None = 200,
+    max_new_tokens: int = 200,
+    seed: int = 0,
+    device: str = "cpu",
+) -> str:
+    """Continue prompt with the model trained in run_dir; returns the prompt plus the new text."""
+    if temperature < 0:
+        raise ValueError(f"temperature {temperature} is negative")
+    if top_k is not None and top_k <= 0:
+        raise ValueError(f"top_k {top_k} is not positive")
+    model, tokenizer = load_run(run_dir, device)
+    return sample_text(model, tokenizer, prompt, max_new_tokens, temperature, top_k, seed)

@@ -1,0 +1,209 @@
+"""Training on real text: loss falls, a resumed run is bit-identical, runs record what they used,
+sampling gives text, and two DDP processes compute what one process does."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import sentencepiece as spm
+import torch
+
+from model.checkpoint import checkpoint_path, load_checkpoint
+from model.config import TrainConfigError, load_train_config
+from model.data import TokenSplits, eval_windows
+from model.sample import sample_run
+from model.train import train
+from tokenizer.tokenfile import dtype_for_vocab, make_header
+
+REPO = Path(__file__).resolve().parent.parent
+VOCAB = 512
+
+# A model small enough for a test, trained with settings that learn fast.
+TINY = dict(preset="tiny", batch_size=8, lr=3e-3, warmup_steps=5, num_threads=1, log_interval=1, sample_tokens=0)
+
+
+@pytest.fixture(scope="module")
+def tokens_dir(shared_data, tmp_path_factory) -> Path:
+    """tinyshakespeare as tokenmill lays it out: SentencePiece BPE trained on the first 90 %, the last
+    10 % as validation (as nanoGPT splits it), train.bin / val.bin / meta.json / tokenizer.model."""
+    text = (shared_data / "prose" / "tinyshakespeare.txt").read_text(encoding="utf-8")
+    split = int(len(text) * 0.9)
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(text[:split].splitlines()), model_writer=model, vocab_size=VOCAB, model_type="bpe",
+        byte_fallback=True, normalization_rule_name="identity", add_dummy_prefix=False,
+        remove_extra_whitespaces=False, bos_id=-1, eos_id=1, unk_id=0, pad_id=-1, minloglevel=2, num_threads=1,
+    )
+    out = tmp_path_factory.mktemp("tokens")
+    (out / "tokenizer.model").write_bytes(model.getvalue())
+    sp = spm.SentencePieceProcessor(model_proto=model.getvalue())
+    meta = {"vocab_size": VOCAB, "eos_id": sp.eos_id(), "tokenizer_id": f"test-bpe-{VOCAB}",
+            "dataset": "tinyshakespeare", "dataset_version": 3}
+    for name, part in (("train", text[:split]), ("val", text[split:])):
+        ids = np.asarray(sp.encode(part) + [sp.eos_id()], dtype=dtype_for_vocab(VOCAB))
+        with open(out / f"{name}.bin", "wb") as f:
+            f.write(make_header(len(ids), VOCAB, sp.eos_id()).tobytes())
+            f.write(ids.tobytes())
+        meta |= {f"{name}_tokens": len(ids), f"{name}_bytes": len(part.encode("utf-8"))}
+    (out / "meta.json").write_text(json.dumps(meta))
+    return out
+
+
+@pytest.fixture(scope="module")
+def trained_run(tokens_dir, tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("run")
+    train(tokens_dir, run, load_train_config(None, **TINY, eval_interval=20), max_tokens=40 * 8 * 64)
+    return run
+
+
+def _losses(run: Path) -> list[float]:
+    return pl.read_parquet(run / "metrics.parquet")["train_loss"].drop_nulls().to_list()
+
+
+@pytest.mark.shared
+def test_loss_falls_on_real_text_within_a_few_dozen_steps(trained_run):
+    losses = _losses(trained_run)
+    assert len(losses) == 40
+    assert losses[0] > 5.8  # about ln(512) = 6.24: it starts knowing nothing
+    assert sum(losses[-5:]) / 5 < losses[0] - 1.0
+
+
+@pytest.mark.shared
+def test_validation_is_reported_in_bits_per_byte(trained_run, tokens_dir):
+    frame = pl.read_parquet(trained_run / "metrics.parquet")
+    assert frame.columns == ["step", "tokens", "elapsed_s", "lr", "train_loss", "val_loss", "val_bpb"]
+    evals = frame.drop_nulls("val_loss")
+    assert evals["step"].to_list() == [20, 40]
+    meta = json.loads((tokens_dir / "meta.json").read_text())
+    for loss, bpb in zip(evals["val_loss"], evals["val_bpb"]):
+        assert bpb == pytest.approx(loss * meta["val_tokens"] / (np.log(2) * meta["val_bytes"]))
+
+
+@pytest.mark.shared
+def test_lineage_names_the_tokens_their_dataset_version_tokenizer_config_and_code(trained_run, tokens_dir):
+    lineage = json.loads((trained_run / "lineage.json").read_text())
+    assert lineage["tokens_dir"] == str(tokens_dir.resolve())
+    assert (lineage["dataset"], lineage["dataset_version"], lineage["tokenizer_id"]) == ("tinyshakespeare", 3, "test-bpe-512")
+    assert lineage["config"]["preset"] == "tiny" and lineage["config"]["lr"] == 3e-3
+    assert lineage["git_commit"]  # a commit hash, or "unknown" outside a repository
+    assert lineage["torch_version"] == torch.__version__
+
+
+@pytest.mark.shared
+def test_checkpoint_loads_without_unpickling_code(trained_run):
+    state = torch.load(checkpoint_path(trained_run), weights_only=True)
+    assert state["schedule"]["step"] == 40
+    assert {"model", "optimizer", "data", "rng", "config", "gpt_config"} <= set(state)
+
+
+@pytest.mark.shared
+def test_sampling_returns_decodable_text_that_continues_the_prompt(trained_run):
+    text = sample_run(trained_run, prompt="ROMEO:", temperature=0.8, top_k=50, max_new_tokens=40)
+    assert isinstance(text, str) and text.startswith("ROMEO:")
+    assert len(text) > len("ROMEO:") + 20
+    greedy = sample_run(trained_run, prompt="ROMEO:", temperature=0, max_new_tokens=20)
+    assert greedy == sample_run(trained_run, prompt="ROMEO:", temperature=0, max_new_tokens=20)
+
+
+@pytest.mark.shared
+def test_a_resumed_run_is_bit_identical_to_an_uninterrupted_one(tokens_dir, tmp_path):
+    # Evaluations and samples mid-run must not disturb the random streams either.
+    cfg = load_train_config(None, **TINY | {"sample_tokens": 16}, eval_interval=4, model={"dropout": 0.1})
+    budget = 12 * 8 * 64
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    train(tokens_dir, whole, cfg, max_tokens=budget)
+    first = train(tokens_dir, parts, cfg, max_tokens=budget, stop_at_step=6)
+    assert first.stopped_by == "stop_at_step" and first.steps == 6
+    second = train(tokens_dir, parts, resume=True, max_tokens=budget)
+    assert second.steps == 12 and second.stopped_by == "max_tokens"
+    assert _losses(parts) == _losses(whole)
+    a, b = load_checkpoint(whole)["model"], load_checkpoint(parts)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.shared
+def test_a_finished_run_directory_is_not_overwritten(trained_run, tokens_dir):
+    with pytest.raises(FileExistsError, match="resume"):
+        train(tokens_dir, trained_run, load_train_config(None, **TINY), max_tokens=512)
+
+
+@pytest.mark.shared
+def test_resuming_with_different_training_settings_is_refused(trained_run, tokens_dir):
+    with pytest.raises(ValueError, match="lr"):
+        train(tokens_dir, trained_run, load_train_config(None, **TINY | {"lr": 1e-2}), resume=True, max_tokens=80 * 512)
+
+
+@pytest.mark.shared
+def test_validation_windows_cover_the_split_without_overlap(tokens_dir):
+    splits = TokenSplits.open(tokens_dir)
+    starts = eval_windows(splits.val.n_tokens, 64, max_tokens=10**9)
+    assert np.all(np.diff(starts) == 64) and starts[-1] + 64 < splits.val.n_tokens
+    capped = eval_windows(splits.val.n_tokens, 64, max_tokens=64 * 10)
+    assert len(capped) == 10 and capped[0] == 0 and capped[-1] == starts[-1]
+
+
+def test_config_file_errors_name_the_field(tmp_path):
+    bad = tmp_path / "train.toml"
+    bad.write_text('preset = "tiny"\n[model]\nn_layr = 3\n')
+    with pytest.raises(TrainConfigError, match="n_layr"):
+        load_train_config(bad)
+    bad.write_text('preset = "tiny"\nlr = -1\n')
+    with pytest.raises(TrainConfigError, match="lr"):
+        load_train_config(bad)
+
+
+def test_yaml_config_overrides_a_preset_and_cli_values_override_the_file(tmp_path):
+    path = tmp_path / "train.yaml"
+    path.write_text("preset: tiny\nlr: 0.002\nmodel:\n  n_layer: 3\n")
+    cfg = load_train_config(path, lr=0.005, max_seconds=None)
+    assert cfg.lr == 0.005 and cfg.gpt_config(vocab_size=500).n_layer == 3
+    assert cfg.gpt_config(vocab_size=500).vocab_size == 512  # padded to a multiple of 64
+
+
+DDP_WORKER = """
+import json, os, sys
+import torch
+torch.set_num_threads(1)
+from model.config import load_train_config
+from model.train import train
+tokens, out, cfg_json, budget = sys.argv[1:5]
+result = train(tokens, out, load_train_config(None, **json.loads(cfg_json)), max_tokens=int(budget))
+with open(os.path.join(out, f"result{os.environ['RANK']}.json"), "w") as f:
+    json.dump({"val_loss": result.val_loss, "train_loss": result.train_loss}, f)
+"""
+
+
+@pytest.mark.shared
+def test_two_ddp_processes_train_as_one_process_with_their_combined_batch(tokens_dir, tmp_path):
+    # Each rank takes its rows of one global batch, so 2 ranks x 4 rows sees exactly the data of
+    # 1 process x 8 rows; averaged gradients then give the same losses, up to float rounding.
+    budget, common = 10 * 8 * 64, TINY | {"eval_interval": 5}
+    single = tmp_path / "single"
+    train(tokens_dir, single, load_train_config(None, **common), max_tokens=budget)
+    worker = tmp_path / "worker.py"
+    worker.write_text(DDP_WORKER)
+    ddp = tmp_path / "ddp"
+    ddp.mkdir()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = os.environ | {"PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+         f"--master_port={port}", str(worker), str(tokens_dir), str(ddp), json.dumps(common | {"batch_size": 4}), str(budget)],
+        env=env, check=True, timeout=120, capture_output=True,
+    )
+    ranks = [json.loads((ddp / f"result{r}.json").read_text()) for r in (0, 1)]
+    assert ranks[0] == ranks[1]  # every rank reports the all-reduced figures
+    np.testing.assert_allclose(_losses(ddp), _losses(single), rtol=2e-5)
+    val = pl.read_parquet(single / "metrics.parquet")["val_loss"].drop_nulls().to_list()
+    np.testing.assert_allclose(pl.read_parquet(ddp / "metrics.parquet")["val_loss"].drop_nulls().to_list(), val, rtol=2e-5)
