@@ -2,6 +2,7 @@
 
     python -m bench.extract_f1                 # F1 of the default ExtractConfig
     python -m bench.extract_f1 --speed         # F1 and docs/s of several settings, one core
+    python -m bench.extract_f1 --slowest 15    # ms per page of the default Extractor, one core
 
 Quality: the metric of scrapinghub/article-extraction-benchmark's evaluate.py, on the 20 pages in
 shared/data/extraction (html/<id>.html.gz, ground-truth.json {id: {url, articleBody}}). Both
@@ -236,12 +237,42 @@ def speed_table(rounds: int) -> str:
     return "\n".join(lines)
 
 
+def page_times_table(rounds: int, slowest: int) -> str:
+    """Median ms per page of the default Extractor over `rounds` passes: the totals over the
+    benchmark and the WARC pages, and the `slowest` pages one by one."""
+    os.sched_setaffinity(0, {0})
+    bench = load_benchmark(SHARED / "extraction" / "html", SHARED / "extraction" / "ground-truth.json")
+    groups = {"benchmark": [html_record(page_id, body, url) for page_id, url, body, _ in bench],
+              "WARC": warc_html_records(SHARED / "warc")}
+    pages = [(label, record) for label, records in groups.items() for record in records]
+    extractor = Extractor(ExtractConfig())
+    times: list[list[float]] = [[] for _ in pages]
+    for _ in range(rounds):
+        for (_, record), page_times in zip(pages, times):
+            start = time.perf_counter()
+            extractor(record)
+            page_times.append((time.perf_counter() - start) * 1000)
+    medians = [statistics.median(page_times) for page_times in times]
+    lines = [f"default Extractor, one core (CPU 0), median of {rounds} passes"]
+    for label, records in groups.items():
+        total = sum(ms for ms, (group, _) in zip(medians, pages) if group == label)
+        lines.append(f"{label}: {len(records)} pages, {total:.0f} ms, {total / len(records):.1f} ms per page")
+    lines.append(f"{'ms':>8s} {'KB':>6s}  page")
+    for ms, (_, record) in sorted(zip(medians, pages), key=lambda item: -item[0])[:slowest]:
+        lines.append(f"{ms:8.1f} {len(record.body) / 1e3:6.0f}  {record.url or record.source}")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--speed", action="store_true", help="compare settings: F1 and docs/s on one core")
+    parser.add_argument("--slowest", type=int, metavar="N", help="ms per page: totals and the N slowest pages")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    if args.slowest is not None:
+        print(page_times_table(args.rounds, args.slowest))
+        return 0
     if args.speed:
         print(speed_table(args.rounds))
         return 0

@@ -8,7 +8,6 @@ Then near-duplicates are removed over the whole dataset, and the build's version
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import os
 import subprocess

@@ -42,16 +42,21 @@ def train_step(tokens_dir: Path, out: Path, cfg: TrainConfig, max_seconds: float
 def train_after_build(
     dataset: str,
     vocab_size: int = 8_000,
-    preset: str = "small",
+    preset: str | None = None,
     config: str | None = None,
+    overrides: dict | None = None,
     max_seconds: float | None = None,
     version: int | None = None,
     prompt: str = "The ",
 ) -> TrainAfterBuild:
-    """Tokenize `dataset` (DIR/NAME) at `version` (default: current), train a model, sample from it."""
+    """Tokenize `dataset` (DIR/NAME) at `version` (default: current), train a model, sample from it.
+
+    The training config is `config` (a TOML/YAML file) or the defaults, then `preset` and `overrides`
+    (TrainConfig fields) on top.
+    """
     ds = DatasetPaths.parse(dataset)
     tokens = tokenize_step(dataset, vocab_size, version)
-    cfg = load_train_config(config, preset=preset if config is None else None)
+    cfg = load_train_config(config, **({"preset": preset} | (overrides or {})))
     out = Path(run_dir(ds.root, f"{ds.name}-{tokens.tokenizer_id}-{time.strftime('%Y%m%dT%H%M%S')}"))
     result = train_step(tokens.out, out, cfg, max_seconds)
     return TrainAfterBuild(tokens, result, sample_run(result.run_dir, prompt=prompt, max_new_tokens=120))

@@ -6,45 +6,51 @@ lxml raise. It never raises for bad input.
 
 How an HTML page is extracted, and why:
 
-1. `decode_html` (pipeline/charset.py) gives text; lxml parses it once, with trafilatura's parser.
+1. `decode_html` (pipeline/charset.py) gives text; lxml parses it once, into the tree
+   trafilatura's `load_html` would give (`parse_html`), which title, date and text all read.
 2. trafilatura (precision mode) runs *fast* first: its own extractor only, without the readability
    and jusText comparison that costs about a third of its time. The full cascade runs instead
    when the page's <p> text is under MIN_EXTRACTED_SIZE (its own extractor then rarely suffices),
-   and again after the fast pass only where trafilatura's own rules could let that comparison
-   win: a result under MIN_EXTRACTED_SIZE, no paragraph text, more tables than paragraphs, or
-   boilerplate elements left in it (trafilatura.external.compare_extraction). The text is then
-   the full cascade's, exactly: on all 20 benchmark pages and all 82 crawled pages (a test checks
-   the 20). Balanced and recall modes, and trafilatura's dedup, always run the full cascade.
-3. Title and date come from the same tree: trafilatura's meta/<title> rules, and htmldate without
-   its extensive free-text search, bounded by the crawl date. trafilatura's `with_metadata` also
-   extracts author, site name, categories, tags and licence, and is 1.25-1.6x slower (table).
+   and again after the fast pass where trafilatura's rules (trafilatura.external.
+   compare_extraction) could let that comparison win: a result under MIN_EXTRACTED_SIZE, no
+   paragraph text, more tables than paragraphs, or boilerplate elements left in it. The text is
+   then the full cascade's on all 20 benchmark pages and all 82 crawled pages (a test checks the
+   20), but not by construction: readability also wins where it finds over twice the text, which
+   only running it can tell (two crawled home pages come within 4 % of that), and the fast pass
+   recovers short pages' text keeping "teaser" blocks the full one drops. Balanced and recall
+   modes, and trafilatura's dedup, always run the full cascade.
+3. While trafilatura runs, its XPath lists are swapped for rewritten ones that select the same
+   elements faster (pipeline/fast_trafilatura.py): a fifth less time.
+4. Title: trafilatura's meta/<title> rules. Date: htmldate's URL, meta, JSON-LD and markup rules,
+   without its free-text scans (`_date` says what that loses), bounded by the crawl date.
+   trafilatura's `with_metadata` also extracts author, site name, categories, tags and licence,
+   and is 1.3-1.6x slower (table).
 
 Measured with `python -m bench.extract_f1 --speed` (F1 of the article-extraction benchmark on
 the 20 pages of shared/data/extraction; docs/s on them and on the 82 HTML responses of
-shared/data/warc, 3.6 MB). One core of a 2-core Intel Xeon shared with other jobs (load 7-10),
-so absolute docs/s are low and noisy; the ratio to datatrove's call is taken per round (5
-alternating rounds, median and min-max). Every setting starts from bytes (decoding included);
-trafilatura 2.3.1.
+shared/data/warc, 3.6 MB). One core of a 2-core Intel Xeon shared with other jobs, so absolute
+docs/s are noisy; the ratio to datatrove's call (trafilatura 2.3.1 as shipped, in the same
+process) is taken per round (5 alternating rounds, median and min-max). Every setting starts
+from bytes (decoding included).
 
     setting                                          F1     P     R   pages/s  vs dt   WARC/s  vs dt
-    datatrove's call: extract(str, favor_precision)  0.988 0.982 0.995  16.4   1.00x   11.5   1.00x
-    Extractor, defaults (this module)                0.988 0.982 0.995  28.9   1.41x   11.2   1.03x
-    Extractor, favor_precision=False                 0.971 0.946 0.997  16.1   0.97x    8.1   0.77x
-    Extractor, include_tables=False                  0.964 0.974 0.954  25.4   1.50x   17.2   1.41x
-    bare_extraction(str), full + with_metadata       0.988 0.982 0.995  16.6   0.80x    6.7   0.64x
-    bare_extraction(str), fast (no_fallback)         0.940 0.934 0.945  32.3   1.65x   18.9   1.54x
-    bare_extraction(lxml tree we parse), full        0.988 0.982 0.995  19.4   0.99x   12.0   1.02x
-    bare_extraction(str), full, no tables            0.960 0.966 0.954  20.2   1.08x   14.7   1.30x
-    bare_extraction(str), balanced, fast             0.971 0.946 0.997  26.2   1.49x   13.3   1.25x
+    datatrove's call: extract(str, favor_precision)  0.988 0.982 0.995  55.9   1.00x   31.9   1.00x
+    Extractor, defaults (this module)                0.988 0.982 0.995 102.4   1.78x   47.6   1.50x
+    Extractor, favor_precision=False                 0.971 0.946 0.997  62.9   1.12x   28.6   0.90x
+    Extractor, include_tables=False                  0.964 0.974 0.954  94.8   1.64x   60.1   1.88x
+    bare_extraction(str), full + with_metadata       0.988 0.982 0.995  41.6   0.76x   19.6   0.62x
+    bare_extraction(str), fast (no_fallback)         0.940 0.934 0.945  83.4   1.56x   46.6   1.39x
+    bare_extraction(lxml tree we parse), full        0.988 0.982 0.995  50.5   0.90x   30.4   0.96x
+    bare_extraction(str), full, no tables            0.960 0.966 0.954  55.8   1.00x   40.1   1.31x
+    bare_extraction(str), balanced, fast             0.971 0.946 0.997  75.9   1.39x   38.4   1.16x
 
-Fast mode alone falls below F1 0.95 (one Korean news page loses its article); passing a tree
-instead of a string changes nothing by itself (trafilatura copies it), it pays off only because
-title and date reuse it. On the crawl sample the gain is small: its time goes to three
-data.gov.uk listing pages of 0.3-0.8 MB (about 1 s each) and to spam pages without paragraphs,
-where the full cascade is needed anyway; title + date cost about 6 ms of its ~90 ms per page.
-Without tables F1 still passes 0.95 and crawl pages run 1.4x, but the benchmark's one table page
-(NASCAR standings) loses 83 % of its text; tables stay on, as in datatrove/FineWeb. Comments and
-trafilatura's cross-document dedup stay off (its result depends on which worker saw a page first).
+Fast mode alone falls below F1 0.95 (one Korean news page loses its article). On the crawl
+sample three data.gov.uk listing pages of 0.3-0.8 MB take half the time (10-20x a news page:
+link-density tests over thousands of links and, for two of them, the full cascade), and spam
+pages without paragraphs need the full cascade anyway. Without tables F1 still passes 0.95, but
+the benchmark's one table page (NASCAR standings) loses 83 % of its text; tables stay on, as in
+datatrove/FineWeb. Comments and trafilatura's cross-document dedup stay off (its result depends
+on which worker saw a page first).
 """
 
 from __future__ import annotations
@@ -57,16 +63,26 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 
-from htmldate import find_date
+from htmldate.core import (
+    date_candidates,
+    examine_abbr_elements,
+    examine_elements,
+    examine_header,
+    examine_time_elements,
+)
+from htmldate.extractors import extract_url_date, json_search
+from htmldate.utils import Extractor as DateOptions
+from htmldate.validators import get_max_date, get_min_date
 from lxml.etree import _Element
 from lxml.html import HtmlElement
-from trafilatura import bare_extraction, load_html
+from trafilatura import bare_extraction
 from trafilatura.external import SANITIZED_XPATH
 from trafilatura.metadata import examine_meta, extract_title
 from trafilatura.settings import Extractor as TrafilaturaOptions
 
 from pipeline.charset import decode_html
 from pipeline.config import ExtractConfig
+from pipeline.fast_trafilatura import faster_xpaths, parse_html
 from pipeline.records import RawRecord, Rejection
 
 STAGE = "extract"
@@ -116,7 +132,8 @@ class Extractor:
         if record.kind == "text":
             return self._pass_text(record)
         try:
-            with _time_limit(self.cfg.max_seconds):
+            # the XPaths outermost: the alarm is off again before trafilatura's own are put back
+            with faster_xpaths(), _time_limit(self.cfg.max_seconds):
                 return self._extract_html(record)
         except ExtractionTimeout:
             return self._reject(record, "extract_timeout", f"over {self.cfg.max_seconds:g} s")
@@ -134,7 +151,7 @@ class Extractor:
     def _extract_html(self, record: RawRecord) -> Extracted | Rejection:
         body = record.body
         html = body if isinstance(body, str) else decode_html(body, record.http_charset)[0]
-        tree = load_html(html)
+        tree = parse_html(html)
         if tree is None:
             return self._reject(record, "no_text", "not parseable as HTML")
         text = self._main_text(tree)
@@ -200,14 +217,39 @@ def _title(tree: HtmlElement) -> str | None:
 
 
 def _date(tree: HtmlElement, record: RawRecord) -> datetime | None:
-    """Publication date (UTC midnight) by htmldate's URL, meta, JSON-LD and markup rules.
+    """Publication date (UTC midnight) from the URL, meta tags, JSON-LD and date markup, or None.
+
+    These are htmldate's `find_date(extensive_search=False, original_date=True)` rules, in its
+    order, up to its <time> elements. Left out is what it tries after them, which costs three
+    quarters of its time (a copy of the tree, its serialisation, regex scans of the HTML and of
+    the page text): a full timestamp anywhere in the HTML (scripts included), image file names,
+    "Published: ..." phrases and any bare YYYY-MM-DD in the text. On the 96 extracted shared/data
+    pages that keeps 40 of find_date's 46 dates, all the same; of the 6 lost, 2 were timestamps
+    in the HTML (a news article; a statistics page, where it was a table row's) and 4 bare dates
+    in the text (a news article; three spam listings, where it was an item's, not the page's).
+    The markup rules read the tree as parsed, where htmldate first removes <svg>, <iframe>,
+    <label>, media and the Wayback Machine banner, so a date inside those can now be found.
 
     A page cannot be published after it was fetched, so the crawl date bounds the search; that
     also keeps the result the same on every run (htmldate's default bound is today).
     """
     max_date = record.fetched_at.date().isoformat() if record.fetched_at else None
-    found = find_date(
-        tree, url=record.url, extensive_search=False, original_date=True, max_date=max_date
+    options = DateOptions(
+        extensive=False, max=get_max_date(max_date), min=get_min_date(None), original=True,
+        format="%Y-%m-%d",
+    )
+    url = record.url
+    if url is None:
+        canonical = tree.find('.//link[@rel="canonical"]')
+        url = canonical.get("href") if canonical is not None else None
+    found = (
+        extract_url_date(url, options)
+        or examine_header(tree, options)
+        or json_search(tree, options)
+        or examine_abbr_elements(tree, options)
+        or examine_elements(date_candidates(tree, False), options)
+        or examine_elements(tree.xpath(".//title|.//h1"), options)
+        or examine_time_elements(tree, options)
     )
     if not found:
         return None

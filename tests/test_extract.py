@@ -3,6 +3,7 @@ failure a Rejection of stage "extract" with its reason."""
 
 from __future__ import annotations
 
+import copy
 import gzip
 import importlib.util
 import json
@@ -13,11 +14,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-from trafilatura import bare_extraction
+import trafilatura.xpaths
+from lxml.etree import XPath
+from lxml.html import fromstring, tostring
+from trafilatura import bare_extraction, load_html
+from trafilatura.htmlprocessing import convert_tags, tree_cleaning
+from trafilatura.settings import Extractor as TrafilaturaOptions
 
 from pipeline.charset import decode_html
 from pipeline.config import ExtractConfig
 from pipeline.extract import Extracted, Extractor
+from pipeline.fast_trafilatura import faster_equivalent, parse_html
 from pipeline.records import EXCERPT_CHARS, RawRecord, Rejection
 
 REPO = Path(__file__).resolve().parent.parent
@@ -43,6 +50,22 @@ def _page(shared_data: Path, page_id: str, **fields) -> RawRecord:
 
 def _html(body: str | bytes, **fields) -> RawRecord:
     return RawRecord(source="test.warc.gz", source_offset=42, kind="html", body=body, **fields)
+
+
+def _trafilatura_xpath_lists() -> dict[str, list[XPath]]:
+    return {name: value for name, value in vars(trafilatura.xpaths).items()
+            if isinstance(value, list) and value and isinstance(value[0], XPath)}
+
+
+@pytest.fixture(scope="module")
+def crawled_pages(shared_data) -> list[str]:
+    """The 20 benchmark pages and the 82 HTML responses of shared/data/warc, decoded."""
+    bench = _bench_module()
+    pages = bench.load_benchmark(shared_data / "extraction" / "html",
+                                 shared_data / "extraction" / "ground-truth.json")
+    records = [bench.html_record(page_id, body, url) for page_id, url, body, _ in pages]
+    records += bench.warc_html_records(shared_data / "warc")
+    return [decode_html(record.body, record.http_charset)[0] for record in records]
 
 
 @pytest.mark.shared
@@ -74,6 +97,55 @@ def test_fast_pass_gives_the_full_cascade_text_on_the_benchmark_pages(shared_dat
 
 
 @pytest.mark.shared
+def test_faster_xpaths_select_what_trafilaturas_own_select(crawled_pages):
+    # trafilatura runs them on the page as parsed and on its cleaned, converted tree (<list>...)
+    options = TrafilaturaOptions(precision=True)
+    for html in crawled_pages:
+        tree = load_html(html)
+        converted = convert_tags(tree_cleaning(copy.deepcopy(tree), options), options)
+        for name, expressions in _trafilatura_xpath_lists().items():
+            for own in expressions:
+                faster = faster_equivalent(own)
+                for root in (tree, converted):
+                    assert faster(root) == own(root), (name, own.path)
+
+
+@pytest.mark.parametrize("expression", [
+    ".//*[re:test(@class, 'menu|nav')]",
+    ".//*[re:test(@id|@class, '^Nav', 'i')]",
+    ".//*[re:test(@class, '^$|menu')]",           # true on an element without a class
+    ".//*[self::div or self::p][@class]",
+    ".//*[self::div or self::p][1]",              # first of its parent's divs and ps
+    ".//*[self::div or self::p][last()]",
+    "(.//*[self::div or self::p][not(.//b)])[2]",
+    ".//*[self::p or self::span][string-length(.)]",  # a number: true where it is the position
+])
+def test_faster_xpath_selects_the_same_elements_in_the_same_order(expression):
+    page = fromstring("<html><body><div class='menu'><p>one <b>1</b></p><p id='nav'>two</p></div>"
+                      "<div><p class=''>three</p><span>four</span><p>five</p></div></body></html>")
+    own = XPath(expression, namespaces={"re": trafilatura.xpaths.REGEXP_NS})
+    assert faster_equivalent(own)(page) == own(page)
+
+
+@pytest.mark.shared
+def test_trafilatura_keeps_its_own_xpaths_after_our_extraction_ends_or_times_out(shared_data):
+    def shipped():
+        return {name: list(expressions) for name, expressions in _trafilatura_xpath_lists().items()}
+
+    before = shipped()
+    assert isinstance(Extractor(ExtractConfig())(_page(shared_data, VOX_PAGE)), Extracted)
+    assert Extractor(ExtractConfig(max_seconds=0.001))(_page(shared_data, WSJ_PAGE)).reason == \
+        "extract_timeout"
+    assert shipped() == before
+
+
+@pytest.mark.shared
+def test_pages_parse_to_the_tree_trafilatura_parses(crawled_pages):
+    for html in crawled_pages:
+        assert tostring(parse_html(html)) == tostring(load_html(html))
+
+
+@pytest.mark.shared
 def test_title_and_date_come_from_the_page(shared_data):
     result = Extractor(ExtractConfig())(_page(shared_data, VOX_PAGE))
     assert result.title == "The law that’s helping fuel Delhi’s deadly air pollution"
@@ -85,6 +157,19 @@ def test_date_is_never_after_the_crawl(shared_data):
     fetched = datetime(2019, 1, 1, tzinfo=timezone.utc)
     result = Extractor(ExtractConfig())(_page(shared_data, VOX_PAGE, fetched_at=fetched))
     assert result.date is None or result.date <= fetched
+
+
+def test_date_is_read_from_date_markup():
+    page = ("<html><body><div class='byline'>Posted on 19 November 2019</div>"
+            "<article><p>{}</p></article></body></html>").format("Some text. " * 30)
+    result = Extractor(ExtractConfig())(_html(page))
+    assert result.date == datetime(2019, 11, 19, tzinfo=timezone.utc)
+
+
+def test_dates_in_running_text_are_not_searched():
+    # htmldate's free-text scan, left out for speed: such a date is as often an item's as the page's
+    page = "<html><body><article><p>{} It rained on 2019-11-19.</p></article></body></html>"
+    assert Extractor(ExtractConfig())(_html(page.format("Some text. " * 30))).date is None
 
 
 @pytest.mark.shared

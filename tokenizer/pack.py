@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pyarrow as pa
 import sentencepiece as spm
 
 from tokenizer.codec import Codec
@@ -32,13 +31,10 @@ JOB_BYTES = 2_000_000
 class Part:
     """Texts bound for one split. Whole documents by default; with `whole_documents=False`,
     `texts` is one piece of a long document that the next part continues unless `ends_document`.
-
-    Texts travel as an Arrow string array: it pickles as a few buffers, and the Python strings
-    are made in the worker, which keeps the main process (reading, writing) off the critical path.
     """
 
     split: str
-    texts: pa.Array
+    texts: list[str]
     n_bytes: int
     whole_documents: bool = True
     ends_document: bool = True
@@ -65,7 +61,8 @@ def default_workers() -> int:
 # spawn and forkserver re-import the caller's __main__ in every worker (for the `tokenmill` CLI that
 # is Prefect and the whole pipeline: seconds and ~200 MB per worker). Forking a process with live
 # threads (Delta Lake's and Arrow's pools) is safe here because a worker only ever runs NumPy and
-# SentencePiece on plain Python strings it receives: it never touches a lock those threads use.
+# SentencePiece on plain Python strings it receives (never Arrow objects): it never touches a
+# lock those threads use.
 START_METHOD = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
 
 _codec: Codec | None = None
@@ -77,7 +74,7 @@ def _load_model(model_proto: bytes) -> None:
 
 
 def _encode_job(job: list[Part]) -> list[tuple[np.ndarray, np.ndarray]]:
-    return [_codec.encode_documents(part.texts.to_pylist()) for part in job]
+    return [_codec.encode_documents(part.texts) for part in job]
 
 
 def _ordered_map(fn: Callable, jobs: Iterable, workers: int, model_proto: bytes) -> Iterator[tuple]:
