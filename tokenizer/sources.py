@@ -23,13 +23,11 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
 from tokenizer.pack import JOB_BYTES, Part
 from tokenizer.sample import SAMPLE_SALT, VAL_SALT, key_hash, threshold
 from warehouse.layout import DatasetPaths
-from warehouse.read import DatasetNotFound, docs_version, open_table
+from warehouse.read import DatasetNotFound, docs_version, iter_doc_batches
 
 SAMPLE_BLOCK_BYTES = 64 * 1024
 READ_BYTES = 1 << 20
@@ -117,7 +115,7 @@ class DatasetSource:
 
     def _batches(self, texts: bool) -> Iterator[tuple[list[str], pa.Array | np.ndarray]]:
         """(ids, texts) or (ids, UTF-8 byte lengths) per record batch of the pinned version."""
-        for batch in _doc_batches(self.paths, self.version):
+        for batch in iter_doc_batches(self.paths, ("id", "text"), self.version):
             column = batch.column("text")
             if texts:
                 yield batch.column("id").to_pylist(), column
@@ -127,26 +125,6 @@ class DatasetSource:
     @staticmethod
     def _val_hashes(ids: list[str]) -> np.ndarray:
         return np.fromiter((key_hash(VAL_SALT, i) for i in ids), dtype=np.uint64, count=len(ids))
-
-
-def _doc_batches(paths: DatasetPaths, version: int, batch_size: int = 1024) -> Iterator[pa.RecordBatch]:
-    """(id, text) batches of a docs table version, file by file in the order of the table's log
-    (the order warehouse.read.iter_doc_batches gives).
-
-    Each Parquet file is read on its own rather than through Arrow's dataset scanner, whose
-    read-ahead made memory grow with the corpus: measured over a whole pack with 2 workers, peak
-    PSS 588 MiB at 100 MB of text and 685 MiB at 300 MB through the scanner, 462 and 446 MiB file
-    by file.
-    """
-    table = open_table(paths, "docs", version)
-    unsupported = {"deletionVectors", "columnMapping"} & set(table.protocol().reader_features or ())
-    if unsupported:
-        # Rows or names that only the Delta log knows about; delta-rs' own reader refuses them too.
-        raise TokenizeError(f"{paths.docs} uses Delta features this reader cannot apply: {', '.join(sorted(unsupported))}")
-    for uri in table.file_uris():
-        filesystem, path = pafs.FileSystem.from_uri(uri)
-        with filesystem.open_input_file(path) as handle:
-            yield from pq.ParquetFile(handle).iter_batches(batch_size=batch_size, columns=["id", "text"])
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ from collections.abc import Iterator
 
 import polars as pl
 import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
@@ -43,12 +45,29 @@ def docs_version(ds: DatasetPaths) -> int:
     return open_table(ds, "docs").version()
 
 
+class UnsupportedTable(ValueError):
+    """A Delta table using features this reader cannot apply (deletion vectors, column mapping)."""
+
+
 def iter_doc_batches(
     ds: DatasetPaths,
     columns: list[str] | tuple[str, ...] = ("id", "text"),
     version: int | None = None,
     batch_size: int = 1024,
 ) -> Iterator[pa.RecordBatch]:
-    """Stream documents in a deterministic order (file by file, as committed), never all in memory."""
-    dataset = open_table(ds, "docs", version).to_pyarrow_dataset()
-    yield from dataset.to_batches(columns=list(columns), batch_size=batch_size)
+    """Stream documents of a docs version, file by file in the order of its Delta log; never all in memory.
+
+    Each Parquet file is read on its own rather than through Arrow's dataset scanner, whose
+    read-ahead made memory grow with the corpus: measured over a whole tokenizer pack with 2
+    workers, peak PSS 588 MiB at 100 MB of text and 685 MiB at 300 MB through the scanner, 462
+    and 446 MiB file by file.
+    """
+    table = open_table(ds, "docs", version)
+    unsupported = {"deletionVectors", "columnMapping"} & set(table.protocol().reader_features or ())
+    if unsupported:
+        # Rows or names that only the Delta log knows about; delta-rs' own reader refuses them too.
+        raise UnsupportedTable(f"{ds.docs} uses Delta features this reader cannot apply: {', '.join(sorted(unsupported))}")
+    for uri in table.file_uris():
+        filesystem, path = pafs.FileSystem.from_uri(uri)
+        with filesystem.open_input_file(path) as handle:
+            yield from pq.ParquetFile(handle).iter_batches(batch_size=batch_size, columns=list(columns))
