@@ -59,11 +59,12 @@ class GPTConfig:
 
 
 # Named shapes. The large ones are GPT-2's shapes, so their sizes are comparable with published runs
-# (124M and ~51M parameters at GPT-2's vocabulary); "small" is the CPU model measured on
-# tinyshakespeare (see the README), "tiny" runs the test suite in seconds.
+# (124M and ~51M parameters at GPT-2's vocabulary). "small" is the shape that learned tinyshakespeare
+# best in 180 s on one CPU core (model/configs/tinyshakespeare_cpu.toml): at that budget 3 layers beat
+# 2, 4 and 5, and 64-wide heads train 1.25x faster than 32-wide ones. "tiny" runs tests in seconds.
 PRESETS: dict[str, GPTConfig] = {
     "tiny": GPTConfig(vocab_size=512, block_size=64, n_layer=2, n_head=2, n_embd=64),
-    "small": GPTConfig(vocab_size=2048, block_size=128, n_layer=4, n_head=4, n_embd=128),
+    "small": GPTConfig(vocab_size=1024, block_size=128, n_layer=3, n_head=2, n_embd=128),
     "50M": GPTConfig(block_size=1024, n_layer=8, n_head=8, n_embd=512),
     "124M": GPTConfig(block_size=1024, n_layer=12, n_head=12, n_embd=768),
 }

@@ -356,7 +356,7 @@ def train(
         checkpoint()
         console.print(
             f"stopped by {stopped_by} at step {step:,}: {tokens:,} tokens in {elapsed:.1f}s; "
-            f"val loss {val_loss:.4f}, {val_bpb:.4f} bits/byte"
+            f"val loss {val_loss:.4f}, {val_bpb:.4f} bits/byte", soft_wrap=True
         )
         return TrainResult(
             run_dir=run_dir,
