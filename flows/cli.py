@@ -224,6 +224,18 @@ def plan(
         console.print(plan_report(plan_budget(budget), peak, mfu, price), markup=False, highlight=False)
 
 
+@app.command()
+def serve(
+    name: Annotated[str, typer.Option(help="deployment and dataset name")] = "sample",
+    inputs: Annotated[Optional[list[str]], typer.Option(help="inputs of the build-corpus deployment (default: sample/)")] = None,
+    warehouse: Annotated[Optional[str], typer.Option(help="warehouse root (default: $TOKENMILL_WAREHOUSE or data/warehouse)")] = None,
+) -> None:
+    """Serve the build-corpus and train-after-build deployments to the Prefect server in PREFECT_API_URL."""
+    from flows.serve import serve_deployments
+
+    serve_deployments(name, inputs, warehouse)
+
+
 def main() -> None:
     app()
 
