@@ -136,16 +136,16 @@ class Extractor:
             with faster_xpaths(), _time_limit(self.cfg.max_seconds):
                 return self._extract_html(record)
         except ExtractionTimeout:
-            return self._reject(record, "extract_timeout", f"over {self.cfg.max_seconds:g} s")
+            return Rejection.of(record, STAGE, "extract_timeout", f"over {self.cfg.max_seconds:g} s")
         except Exception as err:  # trafilatura, lxml and htmldate raise many types on bad pages
-            return self._reject(record, "extract_error", f"{type(err).__name__}: {err}")
+            return Rejection.of(record, STAGE, "extract_error", f"{type(err).__name__}: {err}")
 
     def _pass_text(self, record: RawRecord) -> Extracted | Rejection:
         body = record.body
         text = body if isinstance(body, str) else decode_html(body, None)[0]
         text = _nfc(text.strip())
         if len(text) < max(self.cfg.min_chars, 1):
-            return self._reject(record, "no_text", "empty text record")
+            return Rejection.of(record, STAGE, "no_text", "empty text record")
         return Extracted(text=text, title=record.title, date=None)
 
     def _extract_html(self, record: RawRecord) -> Extracted | Rejection:
@@ -153,10 +153,10 @@ class Extractor:
         html = body if isinstance(body, str) else decode_html(body, record.http_charset)[0]
         tree = parse_html(html)
         if tree is None:
-            return self._reject(record, "no_text", "not parseable as HTML")
+            return Rejection.of(record, STAGE, "no_text", "not parseable as HTML")
         text = self._main_text(tree)
         if len(text) < max(self.cfg.min_chars, 1):
-            return self._reject(record, "no_text", "no main text found")
+            return Rejection.of(record, STAGE, "no_text", "no main text found")
         return Extracted(text=text, title=_title(tree), date=_date(tree, record))
 
     def _main_text(self, tree: HtmlElement) -> str:
@@ -179,19 +179,6 @@ class Extractor:
         if not paragraphs or not body.xpath(".//p//text()"):
             return True
         return len(body.findall(".//table")) > len(paragraphs) or bool(body.xpath(SANITIZED_XPATH))
-
-    def _reject(self, record: RawRecord, reason: str, detail: str) -> Rejection:
-        return Rejection(
-            source=record.source,
-            source_offset=record.source_offset,
-            stage=STAGE,
-            reason=reason,
-            detail=detail,
-            url=record.url,
-            excerpt=Rejection.excerpt_of(record.body),
-            own_id=record.own_id,
-        )
-
 
 def _paragraph_text_reaches(tree: HtmlElement, size: int) -> bool:
     """True when the page's <p> elements hold `size` characters of text.

@@ -140,7 +140,7 @@ class DocumentPipeline:
             out.stages[stage].seconds += t2 - t1
             if reason is not None:
                 out.stages[stage].dropped += 1
-                return self._reject(record, stage, reason, f"{lang} {lang_score:.3f}", extracted.text)
+                return Rejection.of(record, stage, reason, f"{lang} {lang_score:.3f}", extracted.text)
 
             stage = "quality"
             out.stages[stage].records_in += 1
@@ -148,11 +148,11 @@ class DocumentPipeline:
             out.stages[stage].seconds += time.perf_counter() - t2
             if quality.reason is not None:
                 out.stages[stage].dropped += 1
-                return self._reject(record, stage, quality.reason, quality.detail, quality.text)
+                return Rejection.of(record, stage, quality.reason, quality.detail, quality.text)
         except Exception as exc:  # a bug or a pathological record must not take the whole input down
             out.stages[stage].dropped += 1
             detail = f"{type(exc).__name__}: {exc} | {traceback.format_exc(limit=-1).strip().splitlines()[-2]}"
-            return self._reject(record, stage, "internal_error", detail, record.body)
+            return Rejection.of(record, stage, "internal_error", detail)
 
         text = quality.text
         return {
@@ -173,16 +173,3 @@ class DocumentPipeline:
             "dup_cluster": None,
             "text_hash": normalized_text_hash(text),
         }
-
-    @staticmethod
-    def _reject(record: RawRecord, stage: str, reason: str, detail: str, excerpt_of) -> Rejection:
-        return Rejection(
-            source=record.source,
-            source_offset=record.source_offset,
-            stage=stage,
-            reason=reason,
-            detail=detail,
-            url=record.url,
-            excerpt=Rejection.excerpt_of(excerpt_of),
-            own_id=record.own_id,
-        )

@@ -68,6 +68,20 @@ class Rejection:
     def id(self) -> str:
         return self.own_id if self.own_id is not None else document_id(self.source, self.source_offset)
 
+    @classmethod
+    def of(cls, record: RawRecord, stage: str, reason: str, detail: str = "", excerpt: bytes | str | None = None) -> "Rejection":
+        """The rejection of `record` at `stage`; the excerpt shows `excerpt` (default: the record's body)."""
+        return cls(
+            source=record.source,
+            source_offset=record.source_offset,
+            stage=stage,
+            reason=reason,
+            detail=detail,
+            url=record.url,
+            excerpt=cls.excerpt_of(record.body if excerpt is None else excerpt),
+            own_id=record.own_id,
+        )
+
     @staticmethod
     def excerpt_of(body: bytes | str | None) -> str:
         if body is None:
