@@ -180,6 +180,7 @@ class Extractor:
             return True
         return len(body.findall(".//table")) > len(paragraphs) or bool(body.xpath(SANITIZED_XPATH))
 
+
 def _paragraph_text_reaches(tree: HtmlElement, size: int) -> bool:
     """True when the page's <p> elements hold `size` characters of text.
 
