@@ -22,7 +22,7 @@ DATASET = "sample"
 # ones that reached the best bits-per-byte on tinyshakespeare in three CPU-minutes (see README).
 VOCAB_SIZE = 1_024
 PRESET = "small"
-TRAIN = {"batch_size": 16, "lr": 3e-3, "warmup_steps": 50, "model": {"n_head": 2}, "eval_interval": 100}
+TRAIN = {"batch_size": 16, "lr": 3e-3, "warmup_steps": 50, "eval_interval": 100}
 TRAIN_SECONDS = float(os.environ.get("TOKENMILL_DEMO_SECONDS", 120))
 
 

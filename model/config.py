@@ -14,15 +14,14 @@ Unknown keys are errors — in the overrides too — so a typo never silently le
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 from model.gpt import PRESETS, GPTConfig
+from warehouse.configfile import load_settings
 
 # Validates field types of a GPTConfig built from file values (a dataclass checks none itself).
 _GPT_CONFIG = TypeAdapter(GPTConfig)
@@ -104,29 +103,4 @@ class TrainConfig(BaseModel):
 def load_train_config(path: str | Path | None = None, **overrides: Any) -> TrainConfig:
     """Read a TOML or YAML training config (None: the defaults), then apply keyword overrides
     whose value is not None (the CLI's options). Raises TrainConfigError with a one-line message."""
-    data: dict[str, Any] = {}
-    source = "config"
-    if path is not None:
-        path = Path(path)
-        source = str(path)
-        if not path.is_file():
-            raise TrainConfigError(f"config file not found: {path}")
-        try:
-            raw = path.read_text(encoding="utf-8")
-            if path.suffix == ".toml":
-                data = tomllib.loads(raw)
-            elif path.suffix in (".yaml", ".yml"):
-                data = yaml.safe_load(raw) or {}
-            else:
-                raise TrainConfigError(f"{path}: config must be .toml, .yaml or .yml")
-        except (tomllib.TOMLDecodeError, yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise TrainConfigError(f"{path}: cannot parse: {str(exc).splitlines()[0]}") from None
-        if not isinstance(data, dict):
-            raise TrainConfigError(f"{path}: expected a table of settings at the top level")
-    data.update({k: v for k, v in overrides.items() if v is not None})
-    try:
-        return TrainConfig.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "model"
-        raise TrainConfigError(f"{source}: {where}: {first['msg']} ({exc.error_count()} error(s))") from None
+    return load_settings(TrainConfig, path, TrainConfigError, overrides)

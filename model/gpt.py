@@ -60,8 +60,8 @@ class GPTConfig:
 
 # Named shapes. The large ones are GPT-2's shapes, so their sizes are comparable with published runs
 # (124M and ~51M parameters at GPT-2's vocabulary). "small" is the shape that learned tinyshakespeare
-# best in 180 s on one CPU core (model/configs/tinyshakespeare_cpu.toml): at that budget 3 layers beat
-# 2, 4 and 5, and 64-wide heads train 1.25x faster than 32-wide ones. "tiny" runs tests in seconds.
+# best in 180 s on one CPU core (model/configs/tinyshakespeare_cpu.toml): at that budget 3 layers tied
+# 2 and beat 4 and 5, and 64-wide heads train 1.25x faster than 32-wide ones. "tiny" runs tests in seconds.
 PRESETS: dict[str, GPTConfig] = {
     "tiny": GPTConfig(vocab_size=512, block_size=64, n_layer=2, n_head=2, n_embd=64),
     "small": GPTConfig(vocab_size=1024, block_size=128, n_layer=3, n_head=2, n_embd=128),

@@ -7,12 +7,12 @@ silently leaves a default in place.
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
 from typing import Annotated
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
+
+from warehouse.configfile import load_settings
 
 
 class _Section(BaseModel):
@@ -125,25 +125,5 @@ class ConfigError(ValueError):
 
 
 def load_config(path: str | Path | None) -> BuildConfig:
-    """Read a TOML or YAML build config; None gives the defaults."""
-    if path is None:
-        return BuildConfig()
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"config file not found: {path}")
-    try:
-        raw = path.read_text(encoding="utf-8")
-        if path.suffix == ".toml":
-            data = tomllib.loads(raw)
-        elif path.suffix in (".yaml", ".yml"):
-            data = yaml.safe_load(raw) or {}
-        else:
-            raise ConfigError(f"{path}: config must be .toml, .yaml or .yml")
-    except (tomllib.TOMLDecodeError, yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot parse: {str(exc).splitlines()[0]}") from None
-    try:
-        return BuildConfig.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ConfigError(f"{path}: {where}: {first['msg']} ({exc.error_count()} error(s))") from None
+    """Read a TOML or YAML build config; None gives the defaults. Raises ConfigError (one line)."""
+    return load_settings(BuildConfig, path, ConfigError)

@@ -131,6 +131,22 @@ def test_a_resumed_run_is_bit_identical_to_an_uninterrupted_one(tokens_dir, tmp_
 
 
 @pytest.mark.shared
+def test_accumulating_two_half_batches_trains_as_one_whole_batch(tokens_dir, tmp_path):
+    budget = 8 * 8 * 64
+    train(tokens_dir, tmp_path / "whole", load_train_config(None, **TINY), max_tokens=budget)
+    train(tokens_dir, tmp_path / "halves", load_train_config(None, **TINY | {"batch_size": 4, "grad_accum": 2}), max_tokens=budget)
+    np.testing.assert_allclose(_losses(tmp_path / "halves"), _losses(tmp_path / "whole"), rtol=1e-5)
+
+
+@pytest.mark.shared
+def test_a_time_budget_stops_the_run_and_decays_the_learning_rate(tokens_dir, tmp_path):
+    result = train(tokens_dir, tmp_path / "run", load_train_config(None, **TINY), max_seconds=1.0)
+    assert result.stopped_by == "max_seconds" and result.steps > 0
+    lr = pl.read_parquet(tmp_path / "run" / "metrics.parquet")["lr"]
+    assert lr[-1] < 0.5 * TINY["lr"] < lr.max()
+
+
+@pytest.mark.shared
 def test_a_finished_run_directory_is_not_overwritten(trained_run, tokens_dir):
     with pytest.raises(FileExistsError, match="resume"):
         train(tokens_dir, trained_run, load_train_config(None, **TINY), max_tokens=512)
