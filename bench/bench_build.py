@@ -50,6 +50,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
+from bench.common import publish
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -601,10 +602,7 @@ def main(argv: list[str] | None = None) -> str:
             "",
         ]
     )
-    print(report)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(report, encoding="utf-8")
-    return report
+    return publish(report, RESULTS)
 
 
 if __name__ == "__main__":

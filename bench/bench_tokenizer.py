@@ -33,6 +33,7 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
+from bench.common import publish
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -285,10 +286,7 @@ def main(argv: list[str] | None = None) -> str:
             "",
         ]
     )
-    print(report)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(report, encoding="utf-8")
-    return report
+    return publish(report, RESULTS)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 from datetime import datetime, timezone
@@ -25,6 +24,7 @@ import torch
 from bench.reference_gpt import ReferenceConfig, ReferenceGPT
 from model.gpt import GPT, GPTConfig
 from model.plan import measure_peak_flops
+from bench.common import cpu_model, publish
 
 RESULTS = Path(__file__).resolve().parent / "results" / "train.md"
 BATCH, CONTEXT, VOCAB = 12, 64, 65
@@ -71,14 +71,6 @@ class Trainer:
         return steps * BATCH * CONTEXT / (time.perf_counter() - start)
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -142,10 +134,7 @@ def main(argv: list[str] | None = None) -> str:
         "Both: fused AdamW, gradient clipping at 1.0.",
     ]
     report = "\n".join(lines) + "\n"
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(report, encoding="utf-8")
-    print(report)
-    return report
+    return publish(report, RESULTS)
 
 
 if __name__ == "__main__":

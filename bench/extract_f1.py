@@ -42,6 +42,7 @@ from pipeline.charset import decode_html
 from pipeline.config import ExtractConfig
 from pipeline.extract import Extracted, Extractor
 from pipeline.records import RawRecord
+from bench.common import cpu_model
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("TOKENMILL_SHARED_DATA", REPO.parent / "shared" / "data"))
@@ -180,15 +181,6 @@ def speed_settings() -> dict[str, Callable]:
     }
 
 
-def _cpu_model() -> str:
-    """CPU model name, as BENCH.md asks every result to state."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.machine()
 
 
 def speed_table(rounds: int) -> str:
@@ -220,7 +212,7 @@ def speed_table(rounds: int) -> str:
         return f"{statistics.median(ratios):4.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
 
     lines = [
-        f"machine: {_cpu_model()}, {os.cpu_count()} cores; one core (CPU 0), "
+        f"machine: {cpu_model()}, {os.cpu_count()} cores; one core (CPU 0), "
         f"{rounds} alternating rounds; python {platform.python_version()}, "
         f"trafilatura {trafilatura.__version__}",
         f"inputs: {len(pages)} benchmark pages ({sum(len(r.body) for r in pages) / 1e6:.1f} MB), "
