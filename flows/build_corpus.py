@@ -26,7 +26,8 @@ from flows.near_dedup import near_dedup
 from pipeline.config import BuildConfig
 from pipeline.dedup import DedupReport
 from pipeline.exact_dedup import ExactDeduplicator
-from pipeline.process import DOCS_SCHEMA, DocumentPipeline, UnitOutput
+from pipeline.process import DOCS_SCHEMA, DocumentPipeline, UnitOutput, rejection_row
+from pipeline.records import Rejection
 from pipeline.readers import InputUnit, expand_inputs
 from warehouse import commit
 from warehouse.layout import DEFAULT_ROOT, DatasetPaths
@@ -124,10 +125,8 @@ def _stage_row(source: str, build_id: str, stage: str, records_in: int, dropped:
 def _crashed_output(unit: InputUnit, error: str) -> UnitOutput:
     """An input whose worker kept dying: its file is written off as one rejection, never lost silently."""
     out = UnitOutput(unit)
-    out.rejects.append(
-        {"id": unit.key, "url": None, "source": unit.key, "source_offset": 0, "stage": "read",
-         "reason": "worker_crashed", "detail": error, "excerpt": ""}
-    )
+    # Built like every other rejection, so its id is the stable hash of (source, offset) too.
+    out.rejects.append(rejection_row(Rejection(unit.key, 0, "read", "worker_crashed", error)))
     out.stages["read"].records_in = 1
     out.stages["read"].dropped = 1
     return out
