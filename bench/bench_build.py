@@ -17,13 +17,15 @@ OpenBLAS at one thread), each in a fresh process, the file list read K times ove
   the build's parent process and after it, and have their own benchmark).
 - datatrove 0.10.1: the FineWeb recipe by `LocalPipelineExecutor(tasks=1, workers=1)` in its own
   virtual environment (bench/datatrove_build.py), its LanguageFilter on the same lid.176.ftz and
-  its Trafilatura with deduplicate=False (the input repeats).
+  its Trafilatura with deduplicate=False (the input repeats). Twice: as released (it pins
+  trafilatura < 1.12) and with tokenmill's trafilatura first on its path (trafilatura_overlay), so
+  that neither the speed ratio nor the agreement credits or blames a different extractor version.
 Both are divided by the same count: the HTML responses in the input (82 per pass), the documents
 that enter either chain, per second of wall time for the whole chain. The two alternate (A B A B,
 three pairs or more); the table gives medians and the median ratio with its min-max. K is chosen
 so that every run lasts at least --min-seconds (20 s; --quick: one pass, no minimum).
 
-Agreement: one untimed pass of each, recording every record's fate (datatrove's filters get
+Agreement, against each datatrove: one untimed pass of each, recording every record's fate (datatrove's filters get
 exclusion writers for their reasons, and taps around Trafilatura show what it dropped) and the
 text each extract stage gave. Records are matched by WARC-Record-ID (tokenmill's (file, offset)
 is mapped to it by reading the WARCs); each HTML response and each record datatrove's reader took
@@ -248,10 +250,10 @@ def judge_tokenmill(texts_file: str) -> dict:
 MEASURES = {"tokenmill": measure_tokenmill, "judge": judge_tokenmill}
 
 
-def run_child(args: list[str], cwd: Path) -> dict:
+def run_child(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> dict:
     """Run one measurement process on one CPU with one thread; its last stdout line is its JSON result."""
     cpu = min(os.sched_getaffinity(0))
-    env = {**os.environ, **ONE_THREAD}
+    env = {**os.environ, **ONE_THREAD, **(env or {})}
     with tempfile.TemporaryFile(mode="w+") as errors:
         child = subprocess.run(
             args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=errors, text=True,
@@ -270,7 +272,10 @@ def run_tokenmill(paths: list[Path], repeat: int, decisions: bool = False) -> di
     return run_child([sys.executable, "-m", "bench.bench_build", "--measure", "tokenmill", "--args", json.dumps(kwargs)], REPO)
 
 
-def run_datatrove(python: Path, paths: list[Path], repeat: int, ftz: Path, decisions: bool = False) -> dict:
+def run_datatrove(python: Path, paths: list[Path], repeat: int, ftz: Path, decisions: bool = False,
+                  overlay: Path | None = None) -> dict:
+    """datatrove's chain in its venv; with `overlay`, the packages there (tokenmill's trafilatura)
+    come first on its path."""
     warc_dir = paths[0].parent
     with tempfile.TemporaryDirectory(prefix="bench-build-datatrove-") as work:
         args = [str(python), str(DATATROVE_SCRIPT), "--warc-dir", str(warc_dir), "--repeat", str(repeat),
@@ -278,7 +283,25 @@ def run_datatrove(python: Path, paths: list[Path], repeat: int, ftz: Path, decis
         args += [a for p in paths for a in ("--file", p.name)]
         if decisions:
             args.append("--decisions")
-        return run_child(args, Path(work))
+        return run_child(args, Path(work), {"PYTHONPATH": str(overlay)} if overlay else None)
+
+
+def trafilatura_overlay(dt_python: Path) -> Path:
+    """A folder holding tokenmill's trafilatura version, to put first on datatrove's path.
+
+    datatrove 0.10.1 pins trafilatura < 1.12; tokenmill runs 2.3.1, and the two versions extract
+    different text from some pages. Running datatrove's chain once more on tokenmill's version
+    separates what the pipelines decide differently from what the extractor versions do
+    differently. The two versions need the same dependencies (htmldate, courlan, justext, lxml),
+    which datatrove's venv already has, so only trafilatura itself goes in (--no-deps)."""
+    from importlib.metadata import version
+
+    wanted = version("trafilatura")
+    folder = dt_python.parent.parent / f"overlay-trafilatura-{wanted}"
+    if not (folder / "trafilatura" / "__init__.py").exists():
+        subprocess.run([str(dt_python), "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(folder),
+                        f"trafilatura=={wanted}"], check=True)
+    return folder
 
 
 def datatrove_python() -> Path:
@@ -386,13 +409,16 @@ def cross_judge(pairs: list[Compared], dt_python: Path, ftz: Path) -> None:
             pairs[int(i)].datatrove_rules_on_our_text = datatrove_verdict(decision)
 
 
-def cause_of(tm: str, dt: str, where: set[str]) -> str:
+def cause_of(tm: str, dt: str, where: set[str], same_extractor: bool = False) -> str:
     """The known cause of a kind of disagreement; for an unlisted kind that only differing text
-    explains, the general cause of differing text."""
+    explains, the general cause of differing text. Text causes are trafilatura version differences,
+    so they do not apply when both chains ran the same version."""
     for tm_pattern, dt_pattern, known_where, cause in KNOWN_CAUSES:
+        if same_extractor and known_where == "text":
+            continue
         if fnmatchcase(tm, tm_pattern) and fnmatchcase(dt, dt_pattern) and where == {known_where}:
             return cause
-    if where == {"text"}:
+    if where == {"text"} and not same_extractor:
         return TEXT_DIFFERS
     return "unexplained: not in KNOWN_CAUSES, investigate"
 
@@ -401,8 +427,9 @@ def percent(part: int, whole: int) -> str:
     return f"{part} of {whole} ({100 * part / whole:.1f} %)" if whole else "–"
 
 
-def agreement_rows(pairs: list[Compared]) -> list[str]:
-    """Agreement figures, the table of disagreement kinds with causes, and drops for other reasons."""
+def agreement_rows(pairs: list[Compared], same_extractor: bool = False) -> list[str]:
+    """Agreement figures, the table of disagreement kinds with causes, and drops for other reasons.
+    With `same_extractor` (both chains on one trafilatura version) differing text has no known cause."""
     agreeing = [p for p in pairs if p.agrees]
     extracted_both = [p for p in pairs if not p.tokenmill.startswith("read:") and not p.datatrove.startswith("read:")]
     ours_on_theirs = [p for p in pairs if p.tokenmill_rules_on_their_text is not None]
@@ -437,7 +464,7 @@ def agreement_rows(pairs: list[Compared]) -> list[str]:
         for (tm, dt), members in sorted(kinds.items(), key=lambda kv: (-len(kv[1]), kv[0])):
             where = ", ".join(f"{w} {n}" for w, n in Counter(p.where for p in members).most_common())
             urls = " ".join(sorted({f"<{p.response.url}>" for p in members})[:3])
-            cause = cause_of(tm, dt, {p.where for p in members})
+            cause = cause_of(tm, dt, {p.where for p in members}, same_extractor)
             rows.append(f"| {tm} | {dt} | {len(members)} | {where} | {cause} | {urls} |")
         rows.append("")
     return rows
@@ -464,7 +491,7 @@ def median_range(values: list[float], fmt: str = "{:.1f}") -> str:
     return f"{fmt.format(statistics.median(values))} ({fmt.format(values[0])}–{fmt.format(values[-1])})"
 
 
-def step_rows(ours: list[dict], theirs: list[dict], repeat: int) -> list[str]:
+def step_rows(ours: list[dict], theirs: list[dict], repeat: int, same: list[dict] | None = None) -> list[str]:
     """Per-step seconds per pass and docs/s (documents entering the step), medians over the runs."""
 
     def tm_step(name: str) -> tuple[float, float]:
@@ -501,6 +528,13 @@ def step_rows(ours: list[dict], theirs: list[dict], repeat: int) -> list[str]:
     dt_rest = statistics.median(r["seconds"] - sum(s["seconds"] for s in r["steps"]) for r in theirs) / repeat
     rows.append(f"| not in any step (setup, plumbing) | {tm_rest:.2f} | | | {dt_rest:.2f} | | |")
     rows.append(f"| whole chain, wall | {tm_wall:.2f} | | | {dt_wall:.2f} | | |")
+    if same:
+        extract_index = next(i for i, s in enumerate(same[0]["steps"]) if "Trafilatura" in s["name"])
+        same_extract = statistics.median(r["steps"][extract_index]["seconds"] for r in same) / repeat
+        same_wall = statistics.median(r["seconds"] for r in same) / repeat
+        rows.append(f"\ndatatrove on tokenmill's trafilatura {same[0]['versions']['trafilatura']}: extraction "
+                    f"{same_extract:.2f} s per pass, whole chain {same_wall:.2f} s (tokenmill's extract step also "
+                    "takes the title and the date, which datatrove's does not).")
     timeouts = statistics.median(r["steps"][dt_index["Trafilatura"]]["timeouts"] for r in theirs) / repeat
     if timeouts:
         rows.append(f"\ndatatrove's Trafilatura timed out (its default 1 s per page) on {timeouts:.0f} page(s) per pass; "
@@ -508,12 +542,13 @@ def step_rows(ours: list[dict], theirs: list[dict], repeat: int) -> list[str]:
     return rows
 
 
-def alternate(pairs: int, a, b) -> tuple[list[dict], list[dict]]:
-    first, second = [], []
-    for _ in range(pairs):
-        first.append(a())
-        second.append(b())
-    return first, second
+def alternate(rounds: int, *runs) -> tuple[list[dict], ...]:
+    """Each run once per round, in turn, so that drift in the machine's speed hits all alike."""
+    results: tuple[list[dict], ...] = tuple([] for _ in runs)
+    for _ in range(rounds):
+        for run, out in zip(runs, results):
+            out.append(run())
+    return results
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -537,22 +572,28 @@ def main(argv: list[str] | None = None) -> str:
     n_html = sum(r.is_html for r in responses)
     ftz = default_model_path()
     dt_python = datatrove_python()
+    overlay = trafilatura_overlay(dt_python)
 
     # Untimed decision passes first: they give the agreement, warm the file cache, and time one pass.
     tm_decisions = run_tokenmill(paths, 1, decisions=True)
     dt_decisions = run_datatrove(dt_python, paths, 1, ftz, decisions=True)
+    dt_same_decisions = run_datatrove(dt_python, paths, 1, ftz, decisions=True, overlay=overlay)
     pairs = pair_records(responses, tm_decisions["outcomes"], dt_decisions["decisions"])
+    same_pairs = pair_records(responses, tm_decisions["outcomes"], dt_same_decisions["decisions"])
     cross_judge(pairs, dt_python, ftz)
+    cross_judge(same_pairs, dt_python, ftz)
     one_pass = min(tm_decisions["seconds"], dt_decisions["seconds"])
     # With a margin: on a shared machine a pass can run much faster than the decision pass did.
     repeat = 1 if opts.quick else max(1, math.ceil(1.5 * opts.min_seconds / one_pass))
 
-    ours, theirs = alternate(
+    ours, theirs, theirs_same = alternate(
         max(opts.pairs, 1),
         lambda: run_tokenmill(paths, repeat),
         lambda: run_datatrove(dt_python, paths, repeat, ftz),
+        lambda: run_datatrove(dt_python, paths, repeat, ftz, overlay=overlay),
     )
     docs = n_html * repeat
+    dt_traf, same_traf = dt_decisions["versions"]["trafilatura"], dt_same_decisions["versions"]["trafilatura"]
 
     def rate(r: dict) -> float:
         return docs / r["seconds"]
@@ -562,6 +603,8 @@ def main(argv: list[str] | None = None) -> str:
 
     ratios = [rate(a) / rate(b) for a, b in zip(ours, theirs)]
     cpu_ratios = [cpu_rate(a) / cpu_rate(b) for a, b in zip(ours, theirs)]
+    same_ratios = [rate(a) / rate(b) for a, b in zip(ours, theirs_same)]
+    same_cpu_ratios = [cpu_rate(a) / cpu_rate(b) for a, b in zip(ours, theirs_same)]
     cpu = min(os.sched_getaffinity(0))
     command = "python -m bench.bench_build" + (" --quick" if opts.quick else "")
     files = ", ".join(p.name for p in paths)
@@ -585,18 +628,35 @@ def main(argv: list[str] | None = None) -> str:
             "|---|---:|---:|---:|",
             f"| tokenmill | {median_range([rate(r) for r in ours])} | {median_range([cpu_rate(r) for r in ours])} "
             f"| {median_range([r['seconds'] for r in ours])} |",
-            f"| datatrove 0.10.1 | {median_range([rate(r) for r in theirs])} | {median_range([cpu_rate(r) for r in theirs])} "
-            f"| {median_range([r['seconds'] for r in theirs])} |",
-            f"| **tokenmill / datatrove** | **{median_range(ratios, '{:.2f}')}×** | {median_range(cpu_ratios, '{:.2f}')}× | |",
+            f"| datatrove 0.10.1 (trafilatura {dt_traf}, as released) | {median_range([rate(r) for r in theirs])} "
+            f"| {median_range([cpu_rate(r) for r in theirs])} | {median_range([r['seconds'] for r in theirs])} |",
+            f"| datatrove 0.10.1 on tokenmill's trafilatura {same_traf} | {median_range([rate(r) for r in theirs_same])} "
+            f"| {median_range([cpu_rate(r) for r in theirs_same])} | {median_range([r['seconds'] for r in theirs_same])} |",
+            f"| **tokenmill / datatrove as released** | **{median_range(ratios, '{:.2f}')}×** | {median_range(cpu_ratios, '{:.2f}')}× | |",
+            f"| tokenmill / datatrove on trafilatura {same_traf} | {median_range(same_ratios, '{:.2f}')}× "
+            f"| {median_range(same_cpu_ratios, '{:.2f}')}× | |",
+            "",
+            f"The three alternate (tokenmill, datatrove, datatrove on trafilatura {same_traf}) in each round. "
+            f"datatrove pins trafilatura < 1.12; the third row puts tokenmill's trafilatura first on its path, so "
+            "that the ratio does not credit tokenmill for a newer extractor.",
             "",
             f"Load average while measuring: {load_average()}. CPU-seconds (user + system, the process and its "
             "children) count only the work done, so they hold steadier than wall time when other processes share the CPU.",
             "",
             "Per step, seconds per pass over the input and documents per second entering the step (medians over the runs):",
             "",
-            *step_rows(ours, theirs, repeat),
+            *step_rows(ours, theirs, repeat, theirs_same),
             "",
             "## Keep/drop agreement (one pass each, records matched by WARC-Record-ID)",
+            "",
+            f"Twice: against datatrove as released (trafilatura {dt_traf}), where part of the disagreement is the two "
+            f"trafilatura versions extracting different text, and against datatrove on tokenmill's trafilatura "
+            f"{same_traf}, where what remains is what the two pipelines decide differently.",
+            "",
+            f"### datatrove on tokenmill's trafilatura {same_traf}: the pipelines compared",
+            "",
+            *agreement_rows(same_pairs, same_extractor=True),
+            f"### datatrove as released (trafilatura {dt_traf})",
             "",
             *agreement_rows(pairs),
             "",
