@@ -20,6 +20,8 @@ from pipeline.readers.warc import parse_warc_date
 from pipeline.records import RawRecord, Rejection
 
 DOCUMENT_TYPES = ("response", "revisit", "conversion")
+# A real per-record-gzipped crawl file that ships with the repository (sample/README.md): 190 records.
+SAMPLE_WARC = Path(__file__).resolve().parent.parent / "sample" / "warc" / "bl-ukwa-2014_BL-20140325121225068_65resp.warc.gz"
 # Named here, not globbed, so a missing file fails the test instead of silently shrinking it.
 REAL_WARCS = [
     "bl-ukwa-2014_BL-20140325121225068_65resp.warc.gz",
@@ -195,6 +197,45 @@ def test_gzip_members_that_split_a_record_give_a_truncated_record_then_a_read_er
     items = read_items(path)
     assert [(i.reason, i.source_offset) for i in items] == [("truncated_record", 0), ("read_error", 516)]
     assert items[1].detail.startswith(f"{path}: ArchiveLoadFailed: Unknown archive format")
+    # The member at 1130 holds the split record's end and then a request record: nothing more to read.
+    assert items[1].detail.endswith("reading resumed at the next record, offset 1130")
+
+
+def test_a_corrupt_gzip_member_costs_its_record_and_reading_resumes_at_the_next_member(tmp_path):
+    clean = SAMPLE_WARC.read_bytes()
+    with open(SAMPLE_WARC, "rb") as stream:
+        records = ArchiveIterator(stream)
+        members = [records.offset for _ in records]
+    start, next_start = members[10], members[11]  # the 10th member holds a response
+    broken = bytearray(clean)
+    middle = (start + next_start) // 2
+    broken[middle:middle + 64] = bytes(64)  # zeros inside its deflate data
+    path = tmp_path / "corrupt.warc.gz"
+    path.write_bytes(bytes(broken))
+
+    before, after = read_items(SAMPLE_WARC), read_items(path)
+    errors = [i for i in after if isinstance(i, Rejection) and i.reason == "read_error"]
+    assert len(errors) == 1
+    assert start <= errors[0].source_offset < next_start
+    assert errors[0].detail.endswith(f"reading resumed at the next record, offset {next_start}")
+    # Every record of the other 189 members is still read, each exactly once, as before.
+    offsets_after = [i.source_offset for i in after]
+    assert len(offsets_after) == len(set(offsets_after))
+    assert {i.source_offset for i in before} - {start} <= set(offsets_after)
+    assert len(after) == len(before) + 1
+
+
+def test_garbage_between_records_of_an_uncompressed_warc_loses_no_record(tmp_path):
+    plain = gzip.decompress(SAMPLE_WARC.read_bytes())
+    cut = plain.find(b"WARC/1.0", len(plain) // 2)
+    path = tmp_path / "garbage.warc"
+    path.write_bytes(plain[:cut] + b"this line is not a WARC record\r\n" * 3 + plain[cut:])
+    before, after = read_items(SAMPLE_WARC), read_items(path)
+    kept = lambda items: Counter(i.kind for i in items if isinstance(i, RawRecord))  # noqa: E731
+    assert kept(after) == kept(before) == Counter({"html": 32})
+    assert reasons(after)["not_html"] == reasons(before)["not_html"]
+    errors = [i for i in after if isinstance(i, Rejection) and i.reason == "read_error"]
+    assert len(errors) == 1 and "reading resumed at the next record" in errors[0].detail
 
 
 @pytest.mark.shared

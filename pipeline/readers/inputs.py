@@ -101,7 +101,7 @@ def gunzipped(handle: IO[bytes]) -> IO[bytes]:
 
 
 def read_error(source: str, offset: int, path: str, exc: BaseException) -> Rejection:
-    """The one rejection that stands for a file, or the rest of one, that could not be read."""
+    """The rejection that stands for a file, or the part of one from `offset` on, that could not be read."""
     message = " ".join(str(exc).split())[:500]
     return Rejection(
         source=source,

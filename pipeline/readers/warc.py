@@ -6,15 +6,20 @@ Rejection (http_status, not_html, too_large, truncated_record, bad_content_encod
 `revisit` an `exact_duplicate` Rejection; for each WET `conversion` a text RawRecord. Other record
 types (request, metadata, warcinfo, resource) are not documents and yield nothing.
 
-A file that fails part-way never raises: what was read stays, and one `read_error` Rejection at the
-offset where reading stopped ends the stream. `source_offset` is the record's byte offset in the
-file (for per-record gzip, the offset of its gzip member), so (source, source_offset) is unique.
+A file that fails part-way never raises: what was read stays, and a `read_error` Rejection stands at
+the offset where reading stopped. Reading then resumes at the next record the file still holds (the
+next gzip member that starts a WARC record, or the next `WARC/1.x` line of an uncompressed file), so
+one corrupt record costs that record, not the rest of a multi-gigabyte crawl file; the error's
+detail says where reading resumed. A file gzipped as a whole cannot be re-entered mid-stream and
+ends at its first failure. `source_offset` is the record's byte offset in the file (for per-record
+gzip, the offset of its gzip member), so (source, source_offset) is unique.
 """
 
 from __future__ import annotations
 
 import gzip
 import re
+import zlib
 from collections.abc import Generator, Iterator
 from datetime import UTC, datetime
 from typing import IO
@@ -34,7 +39,7 @@ from pipeline.readers.http_body import (
     looks_like_html,
     parse_content_type,
 )
-from pipeline.readers.inputs import InputUnit, open_file, read_error
+from pipeline.readers.inputs import GZIP_MAGIC, InputUnit, open_file, read_error
 from pipeline.records import RawRecord, Rejection
 
 DOCUMENT_RECORD_TYPES = frozenset({"response", "revisit", "conversion"})
@@ -87,31 +92,80 @@ def _read_archive_file(
         yield read_error(source, 0, path, exc)
         return False
     with handle:
+        gzipped = handle.read(len(GZIP_MAGIC)) == GZIP_MAGIC
+        handle.seek(0)
         stream: IO[bytes] = gzip.GzipFile(fileobj=handle) if whole_file_gzip else handle
-        records = ArchiveIterator(stream, arc2warc=True)
-        last_offset = -1
-        try:
-            for record in records:
-                # The iterator's offset is the record's start before its body is read; asking
-                # get_record_offset() here instead would consume the body first.
-                offset = records.offset
-                last_offset = offset
-                if record.rec_type not in DOCUMENT_RECORD_TYPES or (whole_file_gzip and offset == 0):
-                    continue
-                yield _document_or_rejection(record, source, offset, cfg)
-        except Exception as exc:  # noqa: BLE001 - a broken file ends in one read_error, never a crash
-            if not whole_file_gzip and last_offset == 0 and _is_whole_file_gzip_error(exc):
-                return True
-            # The iterator's offset is stale (or negative) when the failure came while finishing the
-            # previous record; the position just past that record's start is then the best known.
-            yield read_error(source, max(records.offset, last_offset + 1), path, exc)
-            return False
-        # warcio stops quietly when the file ends inside a record's HTTP headers; bytes it read
-        # that no record accounts for show that the file was cut there.
-        if records.offset < records.fh.tell():
-            cut = EOFError(f"file ends inside the record at offset {records.offset}")
-            yield read_error(source, max(records.offset, last_offset + 1), path, cut)
+        start: int | None = 0
+        while start is not None:
+            stream.seek(start)
+            records = ArchiveIterator(stream, arc2warc=True)  # offsets count from the file's start
+            last_offset = -1
+            try:
+                for record in records:
+                    # The iterator's offset is the record's start before its body is read; asking
+                    # get_record_offset() here instead would consume the body first.
+                    offset = records.offset
+                    last_offset = offset
+                    if record.rec_type not in DOCUMENT_RECORD_TYPES or (whole_file_gzip and offset == 0):
+                        continue
+                    yield _document_or_rejection(record, source, offset, cfg)
+            except Exception as exc:  # noqa: BLE001 - a broken record is a read_error, never a crash
+                if start == 0 and not whole_file_gzip and last_offset == 0 and _is_whole_file_gzip_error(exc):
+                    return True
+                # The iterator's offset is stale (or negative) when the failure came while finishing
+                # the previous record; the position just past that record's start is then the best known.
+                failed_at = max(records.offset, last_offset + 1, start)
+                start = None if whole_file_gzip else _next_record_start(handle, failed_at + 1, gzipped)
+                error = read_error(source, failed_at, path, exc)
+                if start is not None:
+                    error.detail += f"; reading resumed at the next record, offset {start}"
+                yield error
+                continue
+            # warcio stops quietly when the file ends inside a record's HTTP headers; bytes it read
+            # that no record accounts for show that the file was cut there.
+            if records.offset < records.fh.tell():
+                cut = EOFError(f"file ends inside the record at offset {records.offset}")
+                yield read_error(source, max(records.offset, last_offset + 1), path, cut)
+            start = None
     return False
+
+
+_SCAN_BLOCK = 1 << 20
+
+
+def _next_record_start(handle: IO[bytes], after: int, gzipped: bool) -> int | None:
+    """Offset of the first record start at or after `after`, or None when the file holds none.
+
+    In a per-record gzip file a record starts a gzip member: the gzip magic and deflate method byte,
+    followed by data that inflates to a WARC header (the three bytes alone also occur inside
+    compressed data). In an uncompressed file a record starts at a `WARC/1.x` line.
+    """
+    marker = GZIP_MAGIC + b"\x08" if gzipped else b"\nWARC/1."
+    # An uncompressed record's line starts after a newline: scan from the byte before `after`.
+    position = after if gzipped else after - 1
+    while True:
+        handle.seek(position)
+        # The blocks overlap by the marker's length, so a marker cut by one block's end is found
+        # whole in the next; one starting in the overlap is left to the next block.
+        block = handle.read(_SCAN_BLOCK + len(marker))
+        found = block.find(marker)
+        while 0 <= found < _SCAN_BLOCK:
+            candidate = position + found + (0 if gzipped else 1)
+            if not gzipped or _inflates_to_warc_header(handle, candidate):
+                return candidate
+            found = block.find(marker, found + 1)
+        if len(block) <= _SCAN_BLOCK:
+            return None
+        position += _SCAN_BLOCK
+
+
+def _inflates_to_warc_header(handle: IO[bytes], offset: int) -> bool:
+    handle.seek(offset)
+    try:
+        head = zlib.decompressobj(zlib.MAX_WBITS | 16).decompress(handle.read(4096), 64)
+    except zlib.error:
+        return False
+    return head.lstrip(b"\r\n").startswith(b"WARC/")
 
 
 def _is_whole_file_gzip_error(exc: Exception) -> bool:
