@@ -65,7 +65,7 @@ def print_dedup_report(report) -> None:
 
 @app.command()
 def build(
-    inputs: Annotated[list[str], typer.Argument(help="WARC/WET/ARC, HTML, JSONL, txt, Parquet files, folders, globs, fsspec URLs, hf:NAME")],
+    inputs: Annotated[list[str], typer.Argument(help="WARC/WET/ARC, HTML, JSONL, txt, Parquet files, folders, globs, fsspec URLs, hf:NAME[[:CONFIG]:SPLIT]")],
     warehouse: Annotated[str, typer.Option(help="warehouse root (path or fsspec URL)")] = "data/warehouse",
     dataset: Annotated[str, typer.Option(help="dataset name inside the warehouse")] = "default",
     config: Annotated[Optional[Path], typer.Option(help="TOML or YAML build config")] = None,

@@ -258,6 +258,34 @@ def test_hf_load_dataset_streams_local_data_files_by_split(tmp_path, shakespeare
     assert [r.body for r in read_unit(unit, ReadConfig())] == shakespeare_lines[:20]
 
 
+@pytest.mark.shared
+def test_hf_load_dataset_reads_the_named_configuration(tmp_path, shakespeare_lines, monkeypatch):
+    # A dataset folder whose README declares two configurations, as Hub datasets do (allenai/c4 "en",
+    # HuggingFaceFW/fineweb "sample-10BT"): hf:NAME:CONFIG:SPLIT reads the one named.
+    import datasets
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf-cache")
+    data = tmp_path / "corpus"
+    for config, lines in (("early", shakespeare_lines[:10]), ("late", shakespeare_lines[10:25])):
+        (data / config).mkdir(parents=True)
+        (data / config / "train.jsonl").write_text("".join(json.dumps({"text": t}) + "\n" for t in lines))
+    (data / "README.md").write_text(
+        "---\nconfigs:\n"
+        "- config_name: early\n  data_files:\n  - split: train\n    path: early/train.jsonl\n"
+        "- config_name: late\n  data_files:\n  - split: train\n    path: late/train.jsonl\n---\n"
+    )
+    (unit,) = expand_inputs([f"hf:{data}:late:train"])
+    assert unit.key == f"hf:{data}:late:train"
+    assert [r.body for r in read_unit(unit, ReadConfig())] == shakespeare_lines[10:25]
+    (unit,) = expand_inputs([f"hf:{data}:early:train"])
+    assert [r.body for r in read_unit(unit, ReadConfig())] == shakespeare_lines[:10]
+
+
+def test_an_hf_spec_with_too_many_parts_is_a_clear_error():
+    with pytest.raises(InputNotFound, match="hf:NAME_OR_PATH:CONFIG:SPLIT"):
+        expand_inputs(["hf:allenai/c4:en:train:extra"])
+
+
 def test_a_saved_hf_dataset_without_the_text_column_is_one_read_error(tmp_path):
     import datasets
 

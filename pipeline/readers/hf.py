@@ -1,8 +1,9 @@
 """Hugging Face datasets -> one RawRecord(kind="text") or Rejection per row.
 
 In: an input unit of format "hf": a folder written by `Dataset.save_to_disk` (memory-mapped by
-`datasets.load_from_disk`, read batch by batch), or `hf:NAME:SPLIT` (a Hub name or local data
-files, opened with `datasets.load_dataset(..., streaming=True)` so nothing is loaded whole).
+`datasets.load_from_disk`, read batch by batch), or `hf:NAME[:CONFIG]:SPLIT` (a Hub name or local
+data files, opened with `datasets.load_dataset(NAME, CONFIG, split=SPLIT, streaming=True)` so
+nothing is loaded whole).
 Out: rows in order, offset = row index; columns cfg.text_column / id_column / url_column.
 A dataset that cannot be opened, or lacks the text column, is one `read_error` Rejection.
 """
@@ -13,7 +14,7 @@ from collections.abc import Iterator
 
 from pipeline.config import ReadConfig
 from pipeline.readers.files import row_item
-from pipeline.readers.inputs import InputUnit, hf_split_of, read_error
+from pipeline.readers.inputs import InputUnit, hf_config_and_split, read_error
 from pipeline.records import RawRecord, Rejection
 
 HF_BATCH_ROWS = 1024
@@ -48,11 +49,12 @@ def _open_dataset(unit: InputUnit):
     # Imported here: `datasets` takes seconds to import and most builds never read one.
     import datasets
 
-    split = hf_split_of(unit)
-    if split is None:
+    named = hf_config_and_split(unit)
+    if named is None:
         return datasets.load_from_disk(unit.paths[0])
+    config, split = named
     # Split slices (`train[:10%]`) are not supported by streaming, so those load normally.
-    return datasets.load_dataset(unit.paths[0], split=split, streaming="[" not in split)
+    return datasets.load_dataset(unit.paths[0], config, split=split, streaming="[" not in split)
 
 
 def _missing_text_column(unit: InputUnit, cfg: ReadConfig, columns: list[str]) -> Rejection:

@@ -47,7 +47,7 @@ class InputUnit:
     """One unit of atomic commit in the warehouse.
 
     key: URI identifying the input (local: absolute path; remote: the fsspec URL; HTML folder or
-    glob: the folder or glob made absolute; `hf:NAME:SPLIT` for datasets loaded by name).
+    glob: the folder or glob made absolute; `hf:NAME[:CONFIG]:SPLIT` for datasets loaded by name).
     paths: the files to read, each a local absolute path or a full fsspec URL.
     """
 
@@ -78,7 +78,7 @@ def expand_inputs(specs: list[str]) -> list[InputUnit]:
     """Every input unit the specs name, deduplicated by key and sorted by key.
 
     A spec is a file, a folder (searched recursively, hidden entries skipped), a glob, any of
-    these as an fsspec URL, or `hf:NAME_OR_PATH[:split]`. Raises InputNotFound for a spec that
+    these as an fsspec URL, or `hf:NAME_OR_PATH[[:CONFIG]:SPLIT]`. Raises InputNotFound for a spec that
     matches nothing and UnsupportedInput for a named file of unknown format.
     """
     units: dict[str, InputUnit] = {}
@@ -206,11 +206,16 @@ def _units_in_listing(fs, root: str, listing: dict[str, dict], html_key: str) ->
 
 
 def _hf_spec_unit(spec: str) -> InputUnit:
-    """`hf:NAME_OR_PATH[:split]`: a saved dataset on disk, local data files, or a Hub dataset name."""
-    target, _, split = spec[len("hf:"):].partition(":")
+    """`hf:NAME_OR_PATH[:CONFIG]:SPLIT` or `hf:NAME_OR_PATH`: a saved dataset on disk, local data
+    files, or a Hub dataset name. CONFIG is the dataset's configuration (`load_dataset`'s `name`:
+    "en" of allenai/c4, "sample-10BT" of HuggingFaceFW/fineweb); the split defaults to "train"."""
+    target, *rest = spec[len("hf:"):].split(":")
+    if not target or len(rest) > 2:
+        raise InputNotFound(f"cannot read {spec!r}: expected hf:NAME_OR_PATH, hf:NAME_OR_PATH:SPLIT "
+                            "or hf:NAME_OR_PATH:CONFIG:SPLIT")
+    config, split = rest if len(rest) == 2 else (None, rest[0] if rest else "")
     split = split or "train"
-    if not target:
-        raise InputNotFound(f"no dataset named in {spec!r} (expected hf:NAME_OR_PATH[:split])")
+    named = f"{config}:{split}" if config else split
     local = Path(target).expanduser()
     if local.exists():
         path = local.resolve()
@@ -224,16 +229,19 @@ def _hf_spec_unit(spec: str) -> InputUnit:
         if _is_saved_hf_dataset(fs, str(path)):
             return _saved_hf_unit(fs, str(path), fs.find(str(path), detail=True))
         size = sum(int(info.get("size") or 0) for info in fs.find(str(path), detail=True).values())
-        return InputUnit(key=f"hf:{path}:{split}", format="hf", paths=(str(path),), size_bytes=size)
+        return InputUnit(key=f"hf:{path}:{named}", format="hf", paths=(str(path),), size_bytes=size)
     if target.startswith((".", "/", "~")):
         raise InputNotFound(f"input not found: {spec}")
-    return InputUnit(key=f"hf:{target}:{split}", format="hf", paths=(target,), size_bytes=0)
+    return InputUnit(key=f"hf:{target}:{named}", format="hf", paths=(target,), size_bytes=0)
 
 
-def hf_split_of(unit: InputUnit) -> str | None:
-    """The split an `hf:NAME:SPLIT` unit names; None for a saved dataset folder."""
+def hf_config_and_split(unit: InputUnit) -> tuple[str | None, str] | None:
+    """(config or None, split) of an `hf:NAME[:CONFIG]:SPLIT` unit; None for a saved dataset folder."""
     prefix = f"hf:{unit.paths[0]}:"
-    return unit.key[len(prefix):] if unit.key.startswith(prefix) else None
+    if not unit.key.startswith(prefix):
+        return None
+    config, _, split = unit.key[len(prefix):].rpartition(":")
+    return config or None, split
 
 
 def _saved_hf_unit(fs, path: str, listing: dict[str, dict]) -> InputUnit:
