@@ -44,6 +44,15 @@ from pipeline.records import RawRecord, Rejection
 
 DOCUMENT_RECORD_TYPES = frozenset({"response", "revisit", "conversion"})
 
+
+class _QuietArchiveIterator(ArchiveIterator):
+    """warcio's iterator without its stderr dump for a record not followed by the blank lines its
+    Content-Length promises: the dump holds the raw (often binary) bytes that follow, and a messy
+    crawl prints thousands of them from worker processes. The record is still read; a record that
+    really is short becomes `truncated_record` when its payload is read."""
+
+    INC_RECORD = ""
+
 # WARC 1.1 allows up to nanosecond precision; Python parses at most microseconds.
 _EXTRA_FRACTION_DIGITS = re.compile(r"(\.\d{6})\d+")
 
@@ -98,7 +107,7 @@ def _read_archive_file(
         start: int | None = 0
         while start is not None:
             stream.seek(start)
-            records = ArchiveIterator(stream, arc2warc=True)  # offsets count from the file's start
+            records = _QuietArchiveIterator(stream, arc2warc=True)  # offsets count from the file's start
             last_offset = -1
             try:
                 for record in records:
