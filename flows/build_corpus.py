@@ -11,8 +11,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import subprocess
-import time
-import uuid
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -31,7 +29,7 @@ from pipeline.records import Rejection
 from pipeline.readers import InputUnit, expand_inputs
 from warehouse import commit
 from warehouse.layout import DEFAULT_ROOT, DatasetPaths
-from warehouse.schema import SHARDS_SCHEMA, STAGES_SCHEMA
+from warehouse.schema import SHARDS_SCHEMA
 
 # A worker that dies (segfault, out of memory) takes the pool down; its inputs are retried this
 # many times in a fresh pool before they are written off as rejects.
@@ -93,7 +91,7 @@ def commit_tables(out: UnitOutput, dedup: ExactDeduplicator | None, build_id: st
         docs, copies, new_hashes = dedup.split(docs)
         rejects = pa.concat_tables([rejects, copies])
         stages = pa.concat_tables(
-            [stages, _stage_row(out.unit.key, build_id, "exact_dedup", docs.num_rows + copies.num_rows, copies.num_rows)]
+            [stages, commit.stage_row(out.unit.key, build_id, "exact_dedup", docs.num_rows + copies.num_rows, copies.num_rows)]
         )
     shard = pa.Table.from_pylist(
         [
@@ -112,14 +110,6 @@ def commit_tables(out: UnitOutput, dedup: ExactDeduplicator | None, build_id: st
         schema=SHARDS_SCHEMA,
     )
     return {"docs": docs, "rejects": rejects, "stages": stages, "shard": shard}, new_hashes
-
-
-def _stage_row(source: str, build_id: str, stage: str, records_in: int, dropped: int) -> pa.Table:
-    return pa.Table.from_pylist(
-        [{"source": source, "build_id": build_id, "stage": stage, "records_in": records_in,
-          "records_out": records_in - dropped, "dropped": dropped, "seconds": 0.0}],
-        schema=STAGES_SCHEMA,
-    )
 
 
 def _crashed_output(unit: InputUnit, error: str) -> UnitOutput:
@@ -186,7 +176,7 @@ def build_corpus(
     """Build (or extend) dataset `dataset` in `warehouse` from crawl files, folders, globs or URLs."""
     cfg = config or BuildConfig()
     ds = DatasetPaths(warehouse, dataset)
-    build_id = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+    build_id = commit.new_build_id()
     started = commit.now()
     units, skipped = plan_inputs(inputs, ds)
     dedup = ExactDeduplicator.for_dataset(ds) if cfg.dedup.exact else None
@@ -207,7 +197,7 @@ def build_corpus(
 
     near = None
     if cfg.dedup.near and commit.table_version(ds.docs) is not None:
-        near = near_dedup(ds, cfg.dedup, dask_address)
+        near = near_dedup(ds, cfg.dedup, dask_address, build_id)
 
     summary = BuildSummary(dataset, build_id, len(units) + skipped, skipped,
                            commit.table_version(ds.docs), commit.table_version(ds.rejects), near)

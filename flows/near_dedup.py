@@ -9,6 +9,7 @@ signs one shard, or groups one band, and writes its result to the warehouse.
 from __future__ import annotations
 
 import os
+import time
 
 from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
@@ -23,7 +24,9 @@ from pipeline.dedup import (
     record_signatures,
     resolve_duplicates,
 )
+from warehouse import commit
 from warehouse.layout import DatasetPaths
+from warehouse.read import open_table
 
 sign_shard = task(compute_shard_signatures, name="dedup-sign-shard", cache_policy=NO_CACHE, retries=2)
 group_candidates = task(group_band, name="dedup-group-band", cache_policy=NO_CACHE, retries=2)
@@ -38,10 +41,21 @@ def task_runner(dask_address: str | None):
     return ThreadPoolTaskRunner(max_workers=len(os.sched_getaffinity(0)))
 
 
-def near_dedup(ds: DatasetPaths, cfg: DedupConfig, dask_address: str | None = None) -> DedupReport:
-    """Run the `near-dedup` flow (a subflow when called from build-corpus) on the right task runner."""
+def near_dedup(
+    ds: DatasetPaths, cfg: DedupConfig, dask_address: str | None = None, build_id: str | None = None
+) -> DedupReport:
+    """Run the `near-dedup` flow (a subflow when called from build-corpus) on the right task runner,
+    then add its row to `stats/stages` under `build_id` (a new id when run on its own)."""
     runner_flow = _near_dedup.with_options(task_runner=task_runner(dask_address))
-    return runner_flow(ds, cfg)
+    started = time.perf_counter()
+    report = runner_flow(ds, cfg)
+    seconds = time.perf_counter() - started  # the whole flow: signing and banding run in its tasks
+    remaining = open_table(ds, "docs").to_pyarrow_dataset().count_rows()
+    commit.record_stage(ds, commit.stage_row(
+        commit.DATASET_SOURCE, build_id or commit.new_build_id(), "dedup",
+        records_in=remaining + report.removed, dropped=report.removed, seconds=seconds,
+    ))
+    return report
 
 
 @flow(name="near-dedup")

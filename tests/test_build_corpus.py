@@ -104,6 +104,12 @@ def test_the_bundled_sample_builds_and_its_counts_add_up(tmp_path):
     assert shards["docs"].sum() == scan(ds).select(pl.len()).collect().item() + summary.near_dedup.removed
     langs = scan(ds, "rejects").filter(pl.col("stage") == "langid").collect()
     assert "an.wikipedia.org" in " ".join(langs["url"].drop_nulls())  # the Aragonese page
+    # Near dedup, which works on the whole dataset, leaves its own stats row under this build's id.
+    (dedup,) = scan(ds, "stages").filter(pl.col("stage") == "dedup").collect().iter_rows(named=True)
+    assert (dedup["source"], dedup["build_id"]) == (commit.DATASET_SOURCE, summary.build_id)
+    assert dedup["dropped"] == summary.near_dedup.removed
+    assert dedup["records_out"] == scan(ds).select(pl.len()).collect().item() == dedup["records_in"] - dedup["dropped"]
+    assert dedup["seconds"] > 0
 
 
 def test_a_killed_build_resumes_without_losing_or_duplicating(tmp_path):

@@ -9,6 +9,8 @@ clean run.
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
@@ -81,6 +83,29 @@ def commit_shard(
 
 def record_build(ds: DatasetPaths, row: dict) -> None:
     _append(ds.builds, pa.Table.from_pylist([row], schema=BUILDS_SCHEMA), BUILDS_SCHEMA)
+
+
+# The `source` of stats rows for work done on the whole dataset (near dedup), not on one input.
+DATASET_SOURCE = "(dataset)"
+
+
+def stage_row(source: str, build_id: str, stage: str, records_in: int, dropped: int, seconds: float = 0.0) -> pa.Table:
+    """One `stats/stages` row: records in, out and dropped by a stage, and its seconds."""
+    return pa.Table.from_pylist(
+        [{"source": source, "build_id": build_id, "stage": stage, "records_in": records_in,
+          "records_out": records_in - dropped, "dropped": dropped, "seconds": seconds}],
+        schema=STAGES_SCHEMA,
+    )
+
+
+def record_stage(ds: DatasetPaths, row: pa.Table) -> None:
+    """Append stats rows for dataset-wide work; input-level rows are committed with their shard."""
+    _append(ds.stages, row, STAGES_SCHEMA)
+
+
+def new_build_id() -> str:
+    """Sortable and unique: the start time, then a random suffix for runs started the same second."""
+    return time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
 def table_version(path: str) -> int | None:
