@@ -53,6 +53,7 @@ class _QuietArchiveIterator(ArchiveIterator):
 
     INC_RECORD = ""
 
+
 # WARC 1.1 allows up to nanosecond precision; Python parses at most microseconds.
 _EXTRA_FRACTION_DIGITS = re.compile(r"(\.\d{6})\d+")
 
@@ -146,8 +147,8 @@ def _next_record_start(handle: IO[bytes], after: int, gzipped: bool) -> int | No
     """Offset of the first record start at or after `after`, or None when the file holds none.
 
     In a per-record gzip file a record starts a gzip member: the gzip magic and deflate method byte,
-    followed by data that inflates to a WARC header (the three bytes alone also occur inside
-    compressed data). In an uncompressed file a record starts at a `WARC/1.x` line.
+    followed by data that inflates to a WARC or ARC record header (the three bytes alone also occur
+    inside compressed data). In an uncompressed file a record starts at a `WARC/1.x` line.
     """
     marker = GZIP_MAGIC + b"\x08" if gzipped else b"\nWARC/1."
     # An uncompressed record's line starts after a newline: scan from the byte before `after`.
@@ -160,7 +161,7 @@ def _next_record_start(handle: IO[bytes], after: int, gzipped: bool) -> int | No
         found = block.find(marker)
         while 0 <= found < _SCAN_BLOCK:
             candidate = position + found + (0 if gzipped else 1)
-            if not gzipped or _inflates_to_warc_header(handle, candidate):
+            if not gzipped or _inflates_to_record_header(handle, candidate):
                 return candidate
             found = block.find(marker, found + 1)
         if len(block) <= _SCAN_BLOCK:
@@ -168,13 +169,18 @@ def _next_record_start(handle: IO[bytes], after: int, gzipped: bool) -> int | No
         position += _SCAN_BLOCK
 
 
-def _inflates_to_warc_header(handle: IO[bytes], offset: int) -> bool:
+# An ARC record's header line: URL, IP address, 14-digit date, ... ("http://x.org/ 1.2.3.4 20080430204825 text/html 97").
+_ARC_HEADER = re.compile(rb"[a-z][a-z0-9+.-]*:\S* \S+ \d{14} ")
+
+
+def _inflates_to_record_header(handle: IO[bytes], offset: int) -> bool:
     handle.seek(offset)
     try:
-        head = zlib.decompressobj(zlib.MAX_WBITS | 16).decompress(handle.read(4096), 64)
+        head = zlib.decompressobj(zlib.MAX_WBITS | 16).decompress(handle.read(4096), 256)
     except zlib.error:
         return False
-    return head.lstrip(b"\r\n").startswith(b"WARC/")
+    head = head.lstrip(b"\r\n")
+    return head.startswith(b"WARC/") or _ARC_HEADER.match(head) is not None
 
 
 def _is_whole_file_gzip_error(exc: Exception) -> bool:
