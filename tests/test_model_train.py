@@ -139,6 +139,28 @@ def test_accumulating_two_half_batches_trains_as_one_whole_batch(tokens_dir, tmp
 
 
 @pytest.mark.shared
+def test_the_bf16_autocast_path_cuda_uses_trains_on_cpu_too(tokens_dir, tmp_path):
+    # The mixed-precision path (bf16 matmuls and attention, fp32 rotary and loss) runs on CPU with
+    # precision="bf16", so its dtype handling is tested where no GPU is.
+    budget = 30 * 8 * 64
+    train(tokens_dir, tmp_path / "fp32", load_train_config(None, **TINY), max_tokens=budget)
+    train(tokens_dir, tmp_path / "bf16", load_train_config(None, **TINY | {"precision": "bf16"}), max_tokens=budget)
+    fp32, bf16 = _losses(tmp_path / "fp32"), _losses(tmp_path / "bf16")
+    assert len(bf16) == len(fp32) == 30 and all(np.isfinite(bf16))
+    assert bf16 != fp32  # it really ran in bf16
+    assert abs(bf16[0] - fp32[0]) < 0.05 * fp32[0]  # the same model at step 0, to bf16 precision
+    assert np.mean(bf16[-5:]) < bf16[0] - 0.5
+
+
+@pytest.mark.shared
+def test_a_compiled_model_trains_as_the_eager_one_does(tokens_dir, tmp_path):
+    budget = 10 * 8 * 64
+    train(tokens_dir, tmp_path / "eager", load_train_config(None, **TINY), max_tokens=budget)
+    train(tokens_dir, tmp_path / "compiled", load_train_config(None, **TINY | {"compile": True}), max_tokens=budget)
+    np.testing.assert_allclose(_losses(tmp_path / "compiled"), _losses(tmp_path / "eager"), rtol=1e-3)
+
+
+@pytest.mark.shared
 def test_a_time_budget_stops_the_run_and_decays_the_learning_rate(tokens_dir, tmp_path):
     result = train(tokens_dir, tmp_path / "run", load_train_config(None, **TINY), max_seconds=1.0)
     assert result.stopped_by == "max_seconds" and result.steps > 0
