@@ -21,18 +21,19 @@ OpenBLAS at one thread), each in a fresh process, the file list read K times ove
   trafilatura < 1.12) and with tokenmill's trafilatura first on its path (trafilatura_overlay), so
   that neither the speed ratio nor the agreement credits or blames a different extractor version.
 Both are divided by the same count: the HTML responses in the input (82 per pass), the documents
-that enter either chain, per second of wall time for the whole chain. The runs alternate (tokenmill,
-datatrove, datatrove on tokenmill's trafilatura, three rounds or more); the table gives medians and
-the median ratio with its min-max. K is chosen
-so that every run lasts at least --min-seconds (20 s; --quick: one pass, no minimum).
+that enter either chain, per second of wall time for the whole chain. The runs alternate
+(tokenmill, datatrove, datatrove on tokenmill's trafilatura; three rounds or more); the table gives
+medians and the median ratio with its min-max. K is chosen so that every run lasts at least
+--min-seconds (20 s; --quick: one pass, no minimum).
 
 Agreement, against each datatrove: one untimed pass of each, recording every record's fate
-(datatrove's filters get exclusion writers for their reasons, and taps around Trafilatura show what it dropped) and the
-text each extract stage gave. Records are matched by WARC-Record-ID (tokenmill's (file, offset)
-is mapped to it by reading the WARCs); each HTML response and each record datatrove's reader took
-counts once. Then each chain's langid and quality rules judge the other chain's extracted text,
-which tells a difference in the rules from a difference in the text. Every kind of disagreement
-is listed with its count, where it arises, and, from KNOWN_CAUSES, why the two differ.
+(datatrove's filters get exclusion writers for their reasons, and taps around Trafilatura show
+what it dropped) and the text each extract stage gave. Records are matched by WARC-Record-ID
+(tokenmill's (file, offset) is mapped to it by reading the WARCs); each HTML response and each
+record datatrove's reader took counts once. Then each chain's langid and quality rules judge the
+other chain's extracted text, which tells a difference in the rules from a difference in the text.
+Every kind of disagreement is listed with its count, where it arises, and, from KNOWN_CAUSES, why
+the two differ.
 
 Writes bench/results/build.md and prints it.
 """
