@@ -27,6 +27,7 @@ from pipeline.dedup import (
 from warehouse import commit
 from warehouse.layout import DatasetPaths
 from warehouse.read import open_table
+from warehouse.schema import DATASET_SOURCE
 
 sign_shard = task(compute_shard_signatures, name="dedup-sign-shard", cache_policy=NO_CACHE, retries=2)
 group_candidates = task(group_band, name="dedup-group-band", cache_policy=NO_CACHE, retries=2)
@@ -52,7 +53,7 @@ def near_dedup(
     seconds = time.perf_counter() - started  # the whole flow: signing and banding run in its tasks
     remaining = open_table(ds, "docs").to_pyarrow_dataset().count_rows()
     commit.record_stage(ds, commit.stage_row(
-        commit.DATASET_SOURCE, build_id or commit.new_build_id(), "dedup",
+        DATASET_SOURCE, build_id or commit.new_build_id(), "dedup",
         records_in=remaining + report.removed, dropped=report.removed, seconds=seconds,
     ))
     return report

@@ -15,6 +15,7 @@ from pipeline.config import BuildConfig
 from warehouse import commit
 from warehouse.layout import DatasetPaths
 from warehouse.read import scan
+from warehouse.schema import DATASET_SOURCE
 
 DOCUMENT_RECORDS = {"response", "revisit", "conversion"}
 REPO = Path(__file__).resolve().parent.parent
@@ -106,7 +107,7 @@ def test_the_bundled_sample_builds_and_its_counts_add_up(tmp_path):
     assert "an.wikipedia.org" in " ".join(langs["url"].drop_nulls())  # the Aragonese page
     # Near dedup, which works on the whole dataset, leaves its own stats row under this build's id.
     (dedup,) = scan(ds, "stages").filter(pl.col("stage") == "dedup").collect().iter_rows(named=True)
-    assert (dedup["source"], dedup["build_id"]) == (commit.DATASET_SOURCE, summary.build_id)
+    assert (dedup["source"], dedup["build_id"]) == (DATASET_SOURCE, summary.build_id)
     assert dedup["dropped"] == summary.near_dedup.removed
     assert dedup["records_out"] == scan(ds).select(pl.len()).collect().item() == dedup["records_in"] - dedup["dropped"]
     assert dedup["seconds"] > 0

@@ -281,6 +281,21 @@ def test_hf_load_dataset_reads_the_named_configuration(tmp_path, shakespeare_lin
     assert [r.body for r in read_unit(unit, ReadConfig())] == shakespeare_lines[:10]
 
 
+@pytest.mark.parametrize(("spec", "config", "split"), [
+    ("hf:allenai/c4", None, "train"),
+    ("hf:allenai/c4:validation", None, "validation"),
+    ("hf:allenai/c4:en:train", "en", "train"),
+    ("hf:allenai/c4:train[:10%]", None, "train[:10%]"),  # a split slice keeps its colon
+    ("hf:allenai/c4:en:train[10:20]", "en", "train[10:20]"),
+])
+def test_an_hf_spec_names_the_dataset_configuration_and_split(spec, config, split):
+    from pipeline.readers.inputs import hf_config_and_split
+
+    (unit,) = expand_inputs([spec])
+    assert unit.paths == ("allenai/c4",)
+    assert hf_config_and_split(unit) == (config, split)
+
+
 def test_an_hf_spec_with_too_many_parts_is_a_clear_error():
     with pytest.raises(InputNotFound, match="hf:NAME_OR_PATH:CONFIG:SPLIT"):
         expand_inputs(["hf:allenai/c4:en:train:extra"])

@@ -225,6 +225,57 @@ def test_a_corrupt_gzip_member_costs_its_record_and_reading_resumes_at_the_next_
     assert len(after) == len(before) + 1
 
 
+def _sample_members() -> list[int]:
+    with open(SAMPLE_WARC, "rb") as stream:
+        records = ArchiveIterator(stream)
+        return [records.offset for _ in records] + [SAMPLE_WARC.stat().st_size]
+
+
+def _corrupted_copy(tmp_path: Path, start: int, length: int, value: int = 0) -> Path:
+    data = bytearray(SAMPLE_WARC.read_bytes())
+    data[start:start + length] = bytes([value]) * length
+    path = tmp_path / f"corrupt-{start}-{length}.warc.gz"
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_corrupt_deflate_data_never_loses_the_records_after_it(tmp_path):
+    # Seeded damage inside one gzip member at a time, anywhere in the file: every record of every
+    # other member is still read, and no (source, offset) key is given twice.
+    import random
+
+    members = _sample_members()
+    clean = {i.source_offset for i in read_items(SAMPLE_WARC)}
+    rng = random.Random(20261125)
+    for _ in range(40):
+        k = rng.randrange(len(members) - 1)
+        length = rng.choice([1, 4, 16])
+        start = rng.randrange(members[k], members[k + 1] - length)
+        items = read_items(_corrupted_copy(tmp_path, start, length, rng.randrange(256)))
+        offsets = [i.source_offset for i in items]
+        assert len(offsets) == len(set(offsets)), (start, length)
+        assert clean - {members[k]} <= set(offsets), (start, length)
+
+
+def test_deflate_data_warcio_would_drop_silently_becomes_a_read_error(tmp_path):
+    # warcio prints the zlib error of a member broken off mid-stream and reads on as if the file
+    # had ended there: 16 zero bytes inside the biggest response would cost every later record.
+    members = _sample_members()
+    k = max(range(len(members) - 1), key=lambda i: members[i + 1] - members[i])
+    items = read_items(_corrupted_copy(tmp_path, (members[k] + members[k + 1]) // 2, 16))
+    errors = [i for i in items if isinstance(i, Rejection) and i.reason == "read_error"]
+    assert len(errors) == 1 and "corrupt compressed data" in errors[0].detail
+    assert {i.source_offset for i in read_items(SAMPLE_WARC)} - {members[k]} <= {i.source_offset for i in items}
+
+
+def test_a_damaged_gzip_header_on_the_first_member_costs_only_that_member(tmp_path):
+    members = _sample_members()
+    items = read_items(_corrupted_copy(tmp_path, 0, 2))  # the gzip magic of the warcinfo record
+    assert (items[0].reason, items[0].source_offset) == ("read_error", 0)
+    assert items[0].detail.endswith(f"reading resumed at the next record, offset {members[1]}")
+    assert reasons(items[1:]) == reasons(read_items(SAMPLE_WARC))
+
+
 def test_garbage_between_records_of_an_uncompressed_warc_loses_no_record(tmp_path):
     plain = gzip.decompress(SAMPLE_WARC.read_bytes())
     cut = plain.find(b"WARC/1.0", len(plain) // 2)

@@ -66,3 +66,18 @@ def test_dup_cluster_is_set_on_named_documents_only(tmp_path):
     commit.set_dup_clusters(ds, pa.table({"id": ["/in/a.warc#0"], "dup_cluster": ["/in/a.warc#0"]}))
     got = dict(scan(ds).select("id", "dup_cluster").collect().rows())
     assert got == {"/in/a.warc#0": "/in/a.warc#0", "/in/a.warc#1": None}
+
+
+def test_stage_stats_sum_over_inputs_and_keep_the_latest_dataset_wide_run(tmp_path):
+    from warehouse.schema import DATASET_SOURCE
+    from warehouse.stats import stages
+
+    ds = DatasetPaths(str(tmp_path), "d")
+    for source, build, records_in, dropped in (("/in/a.warc", "20261125T100000-a", 100, 40), ("/in/b.warc", "20261125T110000-b", 50, 10)):
+        commit.record_stage(ds, commit.stage_row(source, build, "quality", records_in, dropped, 1.0))
+    # Near dedup runs over the whole dataset at each build: 60 documents, then 100.
+    commit.record_stage(ds, commit.stage_row(DATASET_SOURCE, "20261125T100000-a", "dedup", 60, 5, 2.0))
+    commit.record_stage(ds, commit.stage_row(DATASET_SOURCE, "20261125T110000-b", "dedup", 95, 3, 2.5))
+    table = {row["stage"]: row for row in stages(ds).iter_rows(named=True)}
+    assert table["quality"] == {"stage": "quality", "records_in": 150, "records_out": 100, "dropped": 50, "seconds": 2.0}
+    assert table["dedup"] == {"stage": "dedup", "records_in": 95, "records_out": 92, "dropped": 8, "seconds": 4.5}

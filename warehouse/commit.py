@@ -21,7 +21,7 @@ from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
 from warehouse.layout import DatasetPaths
-from warehouse.schema import BUILDS_SCHEMA, REJECTS_SCHEMA, SHARDS_SCHEMA, STAGES_SCHEMA
+from warehouse.schema import BUILDS_SCHEMA, DATASET_SOURCE, REJECTS_SCHEMA, SHARDS_SCHEMA, STAGES_SCHEMA
 
 
 def _sql_str(value: str) -> str:
@@ -83,10 +83,6 @@ def commit_shard(
 
 def record_build(ds: DatasetPaths, row: dict) -> None:
     _append(ds.builds, pa.Table.from_pylist([row], schema=BUILDS_SCHEMA), BUILDS_SCHEMA)
-
-
-# The `source` of stats rows for work done on the whole dataset (near dedup), not on one input.
-DATASET_SOURCE = "(dataset)"
 
 
 def stage_row(source: str, build_id: str, stage: str, records_in: int, dropped: int, seconds: float = 0.0) -> pa.Table:

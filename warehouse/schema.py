@@ -67,6 +67,9 @@ SHARDS_SCHEMA = pa.schema(
 )
 
 # One row per (shard, stage): records in, out, dropped, and the time the stage took.
+# The `source` of stats rows for work done on the whole dataset (near dedup), not on one input.
+DATASET_SOURCE = "(dataset)"
+
 STAGES_SCHEMA = pa.schema(
     [
         pa.field("source", pa.string(), nullable=False),

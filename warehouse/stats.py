@@ -6,6 +6,7 @@ import polars as pl
 
 from warehouse.layout import DatasetPaths
 from warehouse.read import scan
+from warehouse.schema import DATASET_SOURCE
 
 
 def funnel(ds: DatasetPaths) -> pl.DataFrame:
@@ -48,8 +49,14 @@ def shards(ds: DatasetPaths) -> pl.DataFrame:
 
 
 def stages(ds: DatasetPaths) -> pl.DataFrame:
-    return (
-        scan(ds, "stages").group_by("stage")
-        .agg(pl.col("records_in").sum(), pl.col("records_out").sum(), pl.col("dropped").sum(), pl.col("seconds").sum())
-        .sort("records_in", descending=True).collect()
+    """Records in, out and dropped, and seconds, per stage. Per-input stages sum over the inputs.
+    A dataset-wide stage (near dedup) runs over the whole dataset at every build: its records in and
+    out are those of its latest run, its dropped and seconds the sums over all runs."""
+    rows = scan(ds, "stages")
+    per_input = rows.filter(pl.col("source") != DATASET_SOURCE).group_by("stage").agg(
+        pl.col("records_in").sum(), pl.col("records_out").sum(), pl.col("dropped").sum(), pl.col("seconds").sum()
     )
+    dataset_wide = rows.filter(pl.col("source") == DATASET_SOURCE).sort("build_id").group_by("stage").agg(
+        pl.col("records_in").last(), pl.col("records_out").last(), pl.col("dropped").sum(), pl.col("seconds").sum()
+    )
+    return pl.concat([per_input, dataset_wide]).sort("records_in", descending=True).collect()

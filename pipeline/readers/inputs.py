@@ -209,7 +209,7 @@ def _hf_spec_unit(spec: str) -> InputUnit:
     """`hf:NAME_OR_PATH[:CONFIG]:SPLIT` or `hf:NAME_OR_PATH`: a saved dataset on disk, local data
     files, or a Hub dataset name. CONFIG is the dataset's configuration (`load_dataset`'s `name`:
     "en" of allenai/c4, "sample-10BT" of HuggingFaceFW/fineweb); the split defaults to "train"."""
-    target, *rest = spec[len("hf:"):].split(":")
+    target, *rest = _colon_parts(spec[len("hf:"):])
     if not target or len(rest) > 2:
         raise InputNotFound(f"cannot read {spec!r}: expected hf:NAME_OR_PATH, hf:NAME_OR_PATH:SPLIT "
                             "or hf:NAME_OR_PATH:CONFIG:SPLIT")
@@ -240,8 +240,16 @@ def hf_config_and_split(unit: InputUnit) -> tuple[str | None, str] | None:
     prefix = f"hf:{unit.paths[0]}:"
     if not unit.key.startswith(prefix):
         return None
-    config, _, split = unit.key[len(prefix):].rpartition(":")
-    return config or None, split
+    parts = _colon_parts(unit.key[len(prefix):])
+    return (parts[0] or None, parts[1]) if len(parts) == 2 else (None, parts[0])
+
+
+def _colon_parts(text: str) -> list[str]:
+    """`text` split at colons outside a split slice: "en:train[:10%]" -> ["en", "train[:10%]"]."""
+    head, bracket, slice_ = text.partition("[")
+    parts = head.split(":")
+    parts[-1] += bracket + slice_
+    return parts
 
 
 def _saved_hf_unit(fs, path: str, listing: dict[str, dict]) -> InputUnit:

@@ -7,10 +7,11 @@ Rejection (http_status, not_html, too_large, truncated_record, bad_content_encod
 types (request, metadata, warcinfo, resource) are not documents and yield nothing.
 
 A file that fails part-way never raises: what was read stays, and a `read_error` Rejection stands at
-the offset where reading stopped. Reading then resumes at the next record the file still holds (the
-next gzip member that starts a WARC record, or the next `WARC/1.x` line of an uncompressed file), so
-one corrupt record costs that record, not the rest of a multi-gigabyte crawl file; the error's
-detail says where reading resumed. A file gzipped as a whole cannot be re-entered mid-stream and
+the offset where reading stopped. Corrupt compressed data counts as a failure (warcio itself would
+print it and read on as if the file had ended). Reading then resumes at the next record the file
+still holds (the next gzip member that starts a WARC or ARC record, or the next `WARC/1.x` line of
+an uncompressed file), so one corrupt record costs that record, not the rest of a multi-gigabyte
+crawl file; the error's detail says where reading resumed. A file gzipped as a whole cannot be re-entered mid-stream and
 ends at its first failure. `source_offset` is the record's byte offset in the file (for per-record
 gzip, the offset of its gzip member), so (source, source_offset) is unique.
 """
@@ -25,6 +26,7 @@ from datetime import UTC, datetime
 from typing import IO
 
 from warcio.archiveiterator import ArchiveIterator
+from warcio.bufferedreaders import DecompressingBufferedReader
 from warcio.exceptions import ArchiveLoadFailed
 from warcio.recordloader import ArcWarcRecord
 
@@ -45,13 +47,38 @@ from pipeline.records import RawRecord, Rejection
 DOCUMENT_RECORD_TYPES = frozenset({"response", "revisit", "conversion"})
 
 
-class _QuietArchiveIterator(ArchiveIterator):
-    """warcio's iterator without its stderr dump for a record not followed by the blank lines its
-    Content-Length promises: the dump holds the raw (often binary) bytes that follow, and a messy
-    crawl prints thousands of them from worker processes. The record is still read; a record that
-    really is short becomes `truncated_record` when its payload is read."""
+class _CorruptGzipData(Exception):
+    """Deflate data that breaks off inside a gzip member."""
+
+
+class _StrictDecompressingReader(DecompressingBufferedReader):
+    """warcio's reader, except that corrupt deflate data inside a gzip member raises.
+
+    warcio prints the zlib error and returns no data, then reads on as if the member had ended:
+    the record, and every record after it in the file, would vanish without a trace. The first
+    block of a member keeps warcio's handling (it tells gzip from plain data by trying to inflate it).
+    """
+
+    def _decompress(self, data: bytes) -> bytes:
+        if self.decompressor and data and self.num_block_read > 0:
+            try:
+                return self.decompressor.decompress(data)
+            except Exception as exc:  # noqa: BLE001 - zlib.error and the brotli/deflate variants
+                raise _CorruptGzipData(f"corrupt compressed data inside a gzip member: {exc}") from exc
+        return super()._decompress(data)
+
+
+class _StrictArchiveIterator(ArchiveIterator):
+    """warcio's iterator, reading through `_StrictDecompressingReader`, and without its stderr dump
+    for a record not followed by the blank lines its Content-Length promises: the dump holds the raw
+    (often binary) bytes that follow, and a messy crawl prints thousands of them from worker
+    processes. Such a record is still read; one that really is short becomes `truncated_record`."""
 
     INC_RECORD = ""
+
+    def __init__(self, fileobj: IO[bytes], **kwargs):
+        super().__init__(fileobj, **kwargs)
+        self.reader = _StrictDecompressingReader(self.fh, block_size=self.reader.block_size)
 
 
 # WARC 1.1 allows up to nanosecond precision; Python parses at most microseconds.
@@ -102,14 +129,17 @@ def _read_archive_file(
         yield read_error(source, 0, path, exc)
         return False
     with handle:
-        gzipped = handle.read(len(GZIP_MAGIC)) == GZIP_MAGIC
+        head = handle.read(len(GZIP_MAGIC))
+        # A per-record gzip file whose first member is damaged still names itself .gz.
+        gzipped = head == GZIP_MAGIC or (path.endswith(".gz") and not head.startswith(b"WA"))
         handle.seek(0)
         stream: IO[bytes] = gzip.GzipFile(fileobj=handle) if whole_file_gzip else handle
+        errors_at: set[int] = set()  # offsets of the read_errors yielded: each key is yielded once
         start: int | None = 0
         while start is not None:
             stream.seek(start)
-            records = _QuietArchiveIterator(stream, arc2warc=True)  # offsets count from the file's start
-            last_offset = -1
+            records = _StrictArchiveIterator(stream, arc2warc=True)  # offsets count from the file's start
+            last_offset, current = -1, None
             try:
                 for record in records:
                     # The iterator's offset is the record's start before its body is read; asking
@@ -118,25 +148,39 @@ def _read_archive_file(
                     last_offset = offset
                     if record.rec_type not in DOCUMENT_RECORD_TYPES or (whole_file_gzip and offset == 0):
                         continue
-                    yield _document_or_rejection(record, source, offset, cfg)
+                    if offset in errors_at:
+                        continue  # a read_error already stands for the record at this offset
+                    current = offset
+                    item = _document_or_rejection(record, source, offset, cfg)
+                    current = None
+                    yield item
+                failure: Exception | None = None
+                # warcio stops quietly when the file ends inside a record's HTTP headers; bytes it
+                # read that no record accounts for show that the file was cut there.
+                if records.offset < records.fh.tell():
+                    failure = EOFError(f"file ends inside the record at offset {records.offset}")
             except Exception as exc:  # noqa: BLE001 - a broken record is a read_error, never a crash
                 if start == 0 and not whole_file_gzip and last_offset == 0 and _is_whole_file_gzip_error(exc):
                     return True
-                # The iterator's offset is stale (or negative) when the failure came while finishing
-                # the previous record; the position just past that record's start is then the best known.
-                failed_at = max(records.offset, last_offset + 1, start)
-                start = None if whole_file_gzip else _next_record_start(handle, failed_at + 1, gzipped)
-                error = read_error(source, failed_at, path, exc)
+                failure = exc
+            if failure is None:
+                return False
+            # The record being read when it failed, else where the iterator stood; that offset is
+            # stale (or negative) when the failure came while finishing the previous record, and the
+            # position just past that record's start is then the best known.
+            failed_at = current if current is not None else max(records.offset, last_offset + 1, start)
+            # The search for the next record starts just past the last record start warcio read
+            # correctly: after corrupt deflate data its own offset can point past the next record.
+            # The record that just failed is not tried again.
+            start = None if whole_file_gzip else _next_record_start(handle, max(last_offset, start) + 1, gzipped)
+            if start is not None and start == failed_at:
+                start = _next_record_start(handle, failed_at + 1, gzipped)
+            if failed_at not in errors_at:
+                errors_at.add(failed_at)
+                error = read_error(source, failed_at, path, failure)
                 if start is not None:
                     error.detail += f"; reading resumed at the next record, offset {start}"
                 yield error
-                continue
-            # warcio stops quietly when the file ends inside a record's HTTP headers; bytes it read
-            # that no record accounts for show that the file was cut there.
-            if records.offset < records.fh.tell():
-                cut = EOFError(f"file ends inside the record at offset {records.offset}")
-                yield read_error(source, max(records.offset, last_offset + 1), path, cut)
-            start = None
     return False
 
 
