@@ -52,15 +52,22 @@ class _CorruptGzipData(Exception):
 
 
 class _StrictDecompressingReader(DecompressingBufferedReader):
-    """warcio's reader, except that corrupt deflate data inside a gzip member raises.
+    """warcio's reader, except that a gzip member that does not inflate raises.
 
-    warcio prints the zlib error and returns no data, then reads on as if the member had ended:
-    the record, and every record after it in the file, would vanish without a trace. The first
-    block of a member keeps warcio's handling (it tells gzip from plain data by trying to inflate it).
+    Midway through a member warcio prints the zlib error and returns no data, then reads on as if
+    the member had ended; at a member's first block it takes the bytes for uncompressed data and
+    parses them as records (ARC headers are lenient enough to accept them). Either way the record,
+    and every record after it in the file, would vanish without a trace. Where the file is not known
+    to be per-record gzip, a first block keeps warcio's handling: inflating it is how warcio tells
+    gzip from plain data.
     """
 
+    def __init__(self, *args, members_are_gzip: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.members_are_gzip = members_are_gzip
+
     def _decompress(self, data: bytes) -> bytes:
-        if self.decompressor and data and self.num_block_read > 0:
+        if self.decompressor and data and (self.num_block_read > 0 or self.members_are_gzip):
             try:
                 return self.decompressor.decompress(data)
             except Exception as exc:  # noqa: BLE001 - zlib.error and the brotli/deflate variants
@@ -76,9 +83,11 @@ class _StrictArchiveIterator(ArchiveIterator):
 
     INC_RECORD = ""
 
-    def __init__(self, fileobj: IO[bytes], **kwargs):
+    def __init__(self, fileobj: IO[bytes], members_are_gzip: bool, **kwargs):
         super().__init__(fileobj, **kwargs)
-        self.reader = _StrictDecompressingReader(self.fh, block_size=self.reader.block_size)
+        self.reader = _StrictDecompressingReader(
+            self.fh, block_size=self.reader.block_size, members_are_gzip=members_are_gzip
+        )
 
 
 # WARC 1.1 allows up to nanosecond precision; Python parses at most microseconds.
@@ -138,7 +147,8 @@ def _read_archive_file(
         start: int | None = 0
         while start is not None:
             stream.seek(start)
-            records = _StrictArchiveIterator(stream, arc2warc=True)  # offsets count from the file's start
+            # Offsets count from the file's start. A whole-file gzip is read through a gunzipped stream.
+            records = _StrictArchiveIterator(stream, members_are_gzip=gzipped and not whole_file_gzip, arc2warc=True)
             last_offset, current = -1, None
             try:
                 for record in records:
