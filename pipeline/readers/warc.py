@@ -48,7 +48,7 @@ DOCUMENT_RECORD_TYPES = frozenset({"response", "revisit", "conversion"})
 
 
 class _CorruptGzipData(Exception):
-    """Deflate data that breaks off inside a gzip member."""
+    """A gzip member whose data does not inflate."""
 
 
 class _StrictDecompressingReader(DecompressingBufferedReader):
@@ -139,8 +139,9 @@ def _read_archive_file(
         return False
     with handle:
         head = handle.read(len(GZIP_MAGIC))
-        # A per-record gzip file whose first member is damaged still names itself .gz.
-        gzipped = head == GZIP_MAGIC or (path.endswith(".gz") and not head.startswith(b"WA"))
+        # A per-record gzip file whose first gzip header is damaged still names itself .gz; a plain
+        # WARC or ARC misnamed .gz starts with text ("WARC/", "filedesc://", a URL).
+        gzipped = head == GZIP_MAGIC or (path.endswith(".gz") and not head.decode("latin-1").isprintable())
         handle.seek(0)
         stream: IO[bytes] = gzip.GzipFile(fileobj=handle) if whole_file_gzip else handle
         errors_at: set[int] = set()  # offsets of the read_errors yielded: each key is yielded once
