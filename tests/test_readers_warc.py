@@ -202,16 +202,9 @@ def test_gzip_members_that_split_a_record_give_a_truncated_record_then_a_read_er
 
 
 def test_a_corrupt_gzip_member_costs_its_record_and_reading_resumes_at_the_next_member(tmp_path):
-    clean = SAMPLE_WARC.read_bytes()
-    with open(SAMPLE_WARC, "rb") as stream:
-        records = ArchiveIterator(stream)
-        members = [records.offset for _ in records]
+    members = _sample_members()
     start, next_start = members[10], members[11]  # the 10th member holds a response
-    broken = bytearray(clean)
-    middle = (start + next_start) // 2
-    broken[middle:middle + 64] = bytes(64)  # zeros inside its deflate data
-    path = tmp_path / "corrupt.warc.gz"
-    path.write_bytes(bytes(broken))
+    path = _corrupted_copy(tmp_path, (start + next_start) // 2, 64)  # zeros inside its deflate data
 
     before, after = read_items(SAMPLE_WARC), read_items(path)
     errors = [i for i in after if isinstance(i, Rejection) and i.reason == "read_error"]
