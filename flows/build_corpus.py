@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import subprocess
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -29,6 +29,7 @@ from pipeline.records import Rejection
 from pipeline.readers import InputUnit, expand_inputs
 from warehouse import commit
 from warehouse.layout import DEFAULT_ROOT, DatasetPaths
+from warehouse.lineage import git_commit
 from warehouse.schema import SHARDS_SCHEMA
 
 # A worker that dies (segfault, out of memory) takes the pool down; its inputs are retried this
@@ -57,16 +58,6 @@ class BuildSummary:
     docs_version: int | None
     rejects_version: int | None
     near_dedup: DedupReport | None = None
-
-
-def code_version() -> str:
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True,
-            cwd=os.path.dirname(__file__),
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 @task(name="plan-inputs", cache_policy=NO_CACHE)
@@ -102,7 +93,7 @@ def commit_tables(out: UnitOutput, dedup: ExactDeduplicator | None, build_id: st
                 "docs": docs.num_rows,
                 "rejects": rejects.num_rows,
                 "bytes_in": out.unit.size_bytes,
-                "text_bytes": sum(len(t.encode()) for t in docs.column("text").to_pylist()),
+                "text_bytes": pc.sum(pc.binary_length(docs.column("text"))).as_py() or 0,
                 "seconds": out.seconds,
                 "committed_at": commit.now(),
             }
@@ -205,6 +196,6 @@ def build_corpus(
         "build_id": build_id, "started_at": started, "finished_at": commit.now(),
         "inputs": summary.inputs, "inputs_skipped": skipped,
         "docs_version": summary.docs_version, "rejects_version": summary.rejects_version,
-        "config_json": cfg.model_dump_json(), "code_version": code_version(),
+        "config_json": cfg.model_dump_json(), "code_version": git_commit(short=True),
     })
     return summary

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 import flows  # noqa: F401  (sets Prefect's embedded defaults before prefect is imported)
+from warehouse.layout import DEFAULT_ROOT
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Raw web crawl in, trained language model out.")
 # Piped output (CI logs, `| less`) gets a width the stats tables fit in, not rich's 80 columns.
@@ -66,7 +67,7 @@ def print_dedup_report(report) -> None:
 @app.command()
 def build(
     inputs: Annotated[list[str], typer.Argument(help="WARC/WET/ARC, HTML, JSONL, txt, Parquet files, folders, globs, fsspec URLs, hf:NAME[[:CONFIG]:SPLIT]")],
-    warehouse: Annotated[str, typer.Option(help="warehouse root (path or fsspec URL)")] = "data/warehouse",
+    warehouse: Annotated[str, typer.Option(help="warehouse root (path or fsspec URL)")] = DEFAULT_ROOT,
     dataset: Annotated[str, typer.Option(help="dataset name inside the warehouse")] = "default",
     config: Annotated[Optional[Path], typer.Option(help="TOML or YAML build config")] = None,
     workers: Annotated[Optional[int], typer.Option(help="processes (default: all cores)")] = None,

@@ -8,15 +8,14 @@ validation bits-per-byte and generated text. Re-running reuses the committed bui
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import flows  # noqa: F401  (Prefect's embedded defaults)
 from flows.build_corpus import build_corpus
 from flows.cli import console, print_dedup_report, print_stats
+from flows.settings import SAMPLE_INPUTS, warehouse_root
 from flows.train_after_build import train_after_build
 
-REPO = Path(__file__).resolve().parent.parent
-WAREHOUSE = os.environ.get("TOKENMILL_WAREHOUSE", "data/warehouse")
+WAREHOUSE = warehouse_root()
 DATASET = "sample"
 # The sample's kept text is about 0.4 MB: a small vocabulary and model fit it. The settings are the
 # ones that reached the best bits-per-byte on tinyshakespeare in three CPU-minutes (see README).
@@ -27,9 +26,8 @@ TRAIN_SECONDS = float(os.environ.get("TOKENMILL_DEMO_SECONDS", 120))
 
 
 def main() -> None:
-    inputs = [str(REPO / "sample" / "warc"), str(REPO / "sample" / "html")]
     console.rule("[bold]1. build-corpus[/]: sample WARCs and HTML → clean documents")
-    summary = build_corpus(inputs, warehouse=WAREHOUSE, dataset=DATASET)
+    summary = build_corpus(SAMPLE_INPUTS, warehouse=WAREHOUSE, dataset=DATASET)
     if summary.near_dedup is not None:
         print_dedup_report(summary.near_dedup)
     print_stats(f"{WAREHOUSE}/{DATASET}")

@@ -7,20 +7,16 @@ build-corpus/sample` builds the bundled sample into the warehouse.
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from prefect import serve
 
 from flows.build_corpus import build_corpus
+from flows.settings import SAMPLE_INPUTS, warehouse_root
 from flows.train_after_build import train_after_build
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 def serve_deployments(name: str = "sample", inputs: list[str] | None = None, warehouse: str | None = None) -> None:
-    warehouse = warehouse or os.environ.get("TOKENMILL_WAREHOUSE", "data/warehouse")
-    inputs = inputs or [str(REPO / "sample" / "warc"), str(REPO / "sample" / "html")]
+    warehouse = warehouse or warehouse_root()
+    inputs = inputs or SAMPLE_INPUTS
     serve(
         build_corpus.to_deployment(name=name, parameters={"inputs": inputs, "warehouse": warehouse, "dataset": name}),
         train_after_build.to_deployment(name=name, parameters={"dataset": f"{warehouse}/{name}"}),

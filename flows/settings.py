@@ -5,7 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from warehouse.layout import DEFAULT_ROOT
+
 PROJECT_DATA = Path(os.environ.get("TOKENMILL_HOME", "data"))
+REPO = Path(__file__).resolve().parent.parent
+# The bundled real crawl sample (sample/README.md) that `make demo` and `tokenmill serve` build.
+SAMPLE_INPUTS = [str(REPO / "sample" / "warc"), str(REPO / "sample" / "html")]
 
 DEFAULTS = {
     "PREFECT_HOME": str((PROJECT_DATA / "prefect").resolve()),
@@ -14,6 +19,12 @@ DEFAULTS = {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90",
     "PREFECT_LOGGING_LEVEL": "WARNING",
 }
+
+
+def warehouse_root() -> str:
+    """Where the demo and the served deployments keep their warehouse: TOKENMILL_WAREHOUSE (the
+    docker-compose service sets it), else the CLI's default."""
+    return os.environ.get("TOKENMILL_WAREHOUSE", DEFAULT_ROOT)
 
 
 def configure_prefect() -> None:

@@ -18,7 +18,6 @@ import contextlib
 import json
 import math
 import shutil
-import subprocess
 import time
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
@@ -37,6 +36,7 @@ from model.gpt import GPT
 from model.metrics import ConsoleTable, MetricsLog, MetricsRow
 from model.plan import TOKENS_PER_PARAM, count_params, describe_estimate, flops_per_token, measure_peak_flops
 from model.sample import TOKENIZER_NAME, sample_text
+from warehouse.lineage import git_commit
 
 LINEAGE_NAME = "lineage.json"
 SAMPLES_NAME = "samples.txt"
@@ -111,18 +111,6 @@ def evaluate(model: GPT, splits: TokenSplits, starts, batch_size: int, device: t
     model.train(was_training)
     dist.sum(total)
     return (total[0] / total[1]).item()
-
-
-def git_commit() -> str:
-    """The commit this code was loaded from; "unknown" outside a repository or before the first commit."""
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).resolve().parent,
-            capture_output=True, text=True, timeout=10, check=True,
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def write_lineage(run_dir: Path, splits: TokenSplits, cfg: TrainConfig, model: GPT, device: torch.device,

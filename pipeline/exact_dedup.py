@@ -12,9 +12,8 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
-from pipeline.records import EXCERPT_CHARS
 from warehouse.layout import DatasetPaths
-from warehouse.schema import REJECTS_SCHEMA
+from warehouse.schema import rejects_from_docs
 
 
 class ExactDeduplicator:
@@ -46,19 +45,8 @@ class ExactDeduplicator:
             first_ids.append(first)
         mask = pa.array(keep, pa.bool_())
         copies = docs.filter(pc.invert(mask))
-        rejects = pa.table(
-            {
-                "id": copies.column("id"),
-                "url": copies.column("url"),
-                "source": copies.column("source"),
-                "source_offset": copies.column("source_offset"),
-                "stage": pa.array(["exact_dedup"] * copies.num_rows, pa.string()),
-                "reason": pa.array(["exact_duplicate"] * copies.num_rows, pa.string()),
-                "detail": pa.array([f for f, k in zip(first_ids, keep) if not k], pa.string()),
-                "excerpt": pc.utf8_slice_codeunits(copies.column("text"), 0, EXCERPT_CHARS),
-            },
-            schema=REJECTS_SCHEMA,
-        )
+        rejects = rejects_from_docs(copies, "exact_dedup", "exact_duplicate",
+                                    [first for first, kept in zip(first_ids, keep) if not kept])
         return docs.filter(mask), rejects, new
 
     def remember(self, entries: dict[int, str]) -> None:

@@ -7,13 +7,11 @@ Every record a reader yields ends in exactly one place: a document row in `docs`
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-# How much of a rejected record's text or HTML is kept in the rejects table, so a person can see
-# why it was dropped without the table growing like the corpus.
-EXCERPT_CHARS = 500
+from warehouse.schema import EXCERPT_CHARS
 
 
 def document_id(source: str, locator: int | str) -> str:
@@ -62,7 +60,6 @@ class Rejection:
     url: str | None = None
     excerpt: str = ""
     own_id: str | None = None
-    extra: dict = field(default_factory=dict)
 
     @property
     def id(self) -> str:

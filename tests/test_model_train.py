@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -94,7 +95,7 @@ def test_lineage_names_the_tokens_their_dataset_version_tokenizer_config_and_cod
     assert lineage["tokens_dir"] == str(tokens_dir.resolve())
     assert (lineage["dataset"], lineage["dataset_version"], lineage["tokenizer_id"]) == ("tinyshakespeare", 3, "test-bpe-512")
     assert lineage["config"]["preset"] == "tiny" and lineage["config"]["lr"] == 3e-3
-    assert lineage["git_commit"]  # a commit hash, or "unknown" outside a repository
+    assert re.fullmatch(r"[0-9a-f]{40}", lineage["git_commit"]) or lineage["git_commit"] == "unknown"  # outside a repository
     assert lineage["torch_version"] == torch.__version__
 
 

@@ -16,12 +16,11 @@ from datetime import datetime, timezone
 
 import polars as pl
 import pyarrow as pa
-import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
 
 from warehouse.layout import DatasetPaths
-from warehouse.schema import BUILDS_SCHEMA, DATASET_SOURCE, REJECTS_SCHEMA, SHARDS_SCHEMA, STAGES_SCHEMA
+from warehouse.schema import BUILDS_SCHEMA, REJECTS_SCHEMA, SHARDS_SCHEMA, STAGES_SCHEMA, rejects_from_docs
 
 
 def _sql_str(value: str) -> str:
@@ -127,19 +126,7 @@ def move_to_rejects(ds: DatasetPaths, removed: pa.Table, stage: str, reason: str
         .to_arrow()
     )
     detail = dict(zip(removed.column("id").to_pylist(), removed.column("detail").to_pylist()))
-    rejected = pa.table(
-        {
-            "id": rows.column("id"),
-            "url": rows.column("url"),
-            "source": rows.column("source"),
-            "source_offset": rows.column("source_offset"),
-            "stage": pa.array([stage] * rows.num_rows, pa.string()),
-            "reason": pa.array([reason] * rows.num_rows, pa.string()),
-            "detail": pa.array([detail[i] for i in rows.column("id").to_pylist()], pa.string()),
-            "excerpt": pc.utf8_slice_codeunits(rows.column("text"), 0, 500),
-        },
-        schema=REJECTS_SCHEMA,
-    )
+    rejected = rejects_from_docs(rows, stage, reason, [detail[i] for i in rows.column("id").to_pylist()])
     (
         DeltaTable(ds.rejects)
         .merge(rejected, "t.id = s.id AND t.stage = s.stage", source_alias="s", target_alias="t")

@@ -7,6 +7,7 @@ unchanged in Polars, DuckDB and Spark.
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -50,6 +51,29 @@ REJECTS_SCHEMA = pa.schema(
         pa.field("excerpt", pa.string()),
     ]
 )
+
+# How much of a rejected record's text or HTML is kept in the rejects table, so a person can see
+# why it was dropped without the table growing like the corpus.
+EXCERPT_CHARS = 500
+
+
+def rejects_from_docs(docs: pa.Table, stage: str, reason: str, details: list[str]) -> pa.Table:
+    """Rejects rows for document rows a later stage drops (exact or near duplicates): the same id,
+    url and source key, the start of the text as the excerpt, one detail per row."""
+    return pa.table(
+        {
+            "id": docs.column("id"),
+            "url": docs.column("url"),
+            "source": docs.column("source"),
+            "source_offset": docs.column("source_offset"),
+            "stage": pa.array([stage] * docs.num_rows, pa.string()),
+            "reason": pa.array([reason] * docs.num_rows, pa.string()),
+            "detail": pa.array(details, pa.string()),
+            "excerpt": pc.utf8_slice_codeunits(docs.column("text"), 0, EXCERPT_CHARS),
+        },
+        schema=REJECTS_SCHEMA,
+    )
+
 
 # One row per input unit (shard) committed. Its presence is the commit marker a re-run checks.
 SHARDS_SCHEMA = pa.schema(

@@ -21,6 +21,7 @@ char_dup_ratio, new_line_ratio (list_ratio).
 from __future__ import annotations
 
 from pipeline.config import FineWebConfig
+from pipeline.quality.gopher_repetition import duplicates
 from pipeline.quality.words import TERMINAL_PUNCTUATION, DocumentWords
 
 COLUMNS = [
@@ -41,13 +42,7 @@ def check(doc: DocumentWords, cfg: FineWebConfig) -> tuple[dict[str, float | Non
     # every terminal punctuation mark is one character, so a set lookup replaces endswith(tuple)
     n_punct_end = sum(1 for line in lines if line[-1] in TERMINAL_PUNCTUATION)
     n_short = sum(1 for line in lines if len(line) <= cfg.short_line_length)
-    seen: set[str] = set()
-    dup_chars = 0
-    for line in lines:
-        if line in seen:
-            dup_chars += len(line)
-        else:
-            seen.add(line)
+    _, dup_chars = duplicates(lines)
     signals: dict[str, float | None] = {
         "q_fineweb_line_punct_ratio": n_punct_end / n_lines,
         "q_fineweb_short_line_ratio": n_short / n_lines,

@@ -60,7 +60,7 @@ def validate(cfg: GopherRepetitionConfig) -> None:
             raise ValueError(f"gopher_repetition.dup_n_grams: n={n} not supported (use {DUP_NGRAM_SIZES})")
 
 
-def _duplicates(items: list[str]) -> tuple[int, int]:
+def duplicates(items: list[str]) -> tuple[int, int]:
     """(number of items equal to an earlier item, their total characters)."""
     seen: set[str] = set()
     count = chars = 0
@@ -166,9 +166,9 @@ def check(doc: DocumentWords, cfg: GopherRepetitionConfig) -> tuple[dict[str, fl
         return dict.fromkeys(COLUMNS), "empty", "empty document"
     text_len = len(text)
     paragraphs = _PARAGRAPH_BREAK.split(text.strip())
-    para_dups, para_chars = _duplicates(paragraphs)
+    para_dups, para_chars = duplicates(paragraphs)
     lines = _LINE_BREAK.split(text)
-    line_dups, line_chars = _duplicates(lines)
+    line_dups, line_chars = duplicates(lines)
     signals: dict[str, float | None] = dict.fromkeys(COLUMNS)
     signals["q_rep_dup_para_frac"] = para_dups / len(paragraphs)
     signals["q_rep_dup_para_char_frac"] = para_chars / text_len
