@@ -72,8 +72,13 @@ def build(
     config: Annotated[Optional[Path], typer.Option(help="TOML or YAML build config")] = None,
     workers: Annotated[Optional[int], typer.Option(help="processes (default: all cores)")] = None,
     dask_address: Annotated[Optional[str], typer.Option(help="Dask scheduler for the near-dedup stage")] = None,
+    prefect: Annotated[Optional[bool], typer.Option(
+        "--prefect/--no-prefect",
+        help="run as a Prefect flow (starting a temporary API when none is configured); "
+             "default: only when a Prefect API is configured (PREFECT_API_URL)")] = None,
 ) -> None:
     """Build (or extend) a dataset of clean, scored documents; re-runs skip committed inputs."""
+    from flows.settings import prefect_api_configured
     from pipeline.config import load_config
 
     with clear_errors():
@@ -83,9 +88,15 @@ def build(
         from pipeline.readers import expand_inputs
 
         expand_inputs(inputs)  # fail fast, with one line, before Prefect starts
-        from flows.build_corpus import build_corpus
+        if prefect if prefect is not None else prefect_api_configured():
+            from flows.build_corpus import build_corpus
 
-        summary = build_corpus(inputs, warehouse=warehouse, dataset=dataset, config=cfg, dask_address=dask_address)
+            summary = build_corpus(inputs, warehouse=warehouse, dataset=dataset, config=cfg, dask_address=dask_address)
+        else:
+            from flows.build_steps import run_build
+            from warehouse.layout import DatasetPaths
+
+            summary = run_build(inputs, DatasetPaths(warehouse, dataset), cfg, dask_address=dask_address)
         console.print(f"build [bold]{summary.build_id}[/]: {summary.inputs} inputs "
                       f"({summary.inputs_skipped} already committed), docs version {summary.docs_version}")
         if summary.near_dedup is not None:

@@ -15,6 +15,7 @@ from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.build_steps import record_dedup_stage
 from pipeline.config import DedupConfig
 from pipeline.dedup import (
     DedupReport,
@@ -24,10 +25,7 @@ from pipeline.dedup import (
     record_signatures,
     resolve_duplicates,
 )
-from warehouse import commit
 from warehouse.layout import DatasetPaths
-from warehouse.read import open_table
-from warehouse.schema import DATASET_SOURCE
 
 sign_shard = task(compute_shard_signatures, name="dedup-sign-shard", cache_policy=NO_CACHE, retries=2)
 group_candidates = task(group_band, name="dedup-group-band", cache_policy=NO_CACHE, retries=2)
@@ -50,12 +48,8 @@ def near_dedup(
     runner_flow = _near_dedup.with_options(task_runner=task_runner(dask_address))
     started = time.perf_counter()
     report = runner_flow(ds, cfg)
-    seconds = time.perf_counter() - started  # the whole flow: signing and banding run in its tasks
-    remaining = open_table(ds, "docs").to_pyarrow_dataset().count_rows()
-    commit.record_stage(ds, commit.stage_row(
-        DATASET_SOURCE, build_id or commit.new_build_id(), "dedup",
-        records_in=remaining + report.removed, dropped=report.removed, seconds=seconds,
-    ))
+    # the whole flow: signing and banding run in its tasks
+    record_dedup_stage(ds, report, time.perf_counter() - started, build_id)
     return report
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 
 from warehouse.layout import DEFAULT_ROOT
@@ -32,3 +33,24 @@ def configure_prefect() -> None:
         os.environ.setdefault(key, value)
     # Prefect creates its home without parents; a fresh clone has no data/ folder yet.
     Path(os.environ["PREFECT_HOME"]).expanduser().mkdir(parents=True, exist_ok=True)
+
+
+def prefect_api_configured() -> bool:
+    """True when Prefect would talk to a real API: PREFECT_API_URL in the environment, in the active
+    profile of $PREFECT_HOME/profiles.toml, or in ./prefect.toml. Read here with tomllib because
+    importing Prefect's settings alone costs 1.5 CPU-seconds (a `.env` file is not consulted)."""
+    if os.environ.get("PREFECT_API_URL"):
+        return True
+    profiles = _toml(Path(os.environ.get("PREFECT_PROFILES_PATH")
+                          or Path(os.environ["PREFECT_HOME"]).expanduser() / "profiles.toml"))
+    active = os.environ.get("PREFECT_PROFILE") or profiles.get("active")
+    if profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL"):
+        return True
+    return bool(_toml(Path("prefect.toml")).get("api", {}).get("url"))
+
+
+def _toml(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text())
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}

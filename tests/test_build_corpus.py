@@ -11,6 +11,7 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from flows.build_corpus import build_corpus
+from flows.build_steps import run_build
 from pipeline.config import BuildConfig
 from warehouse import commit
 from warehouse.layout import DatasetPaths
@@ -125,7 +126,7 @@ def test_a_killed_build_resumes_without_losing_or_duplicating(tmp_path):
     # Kill simulated after the second input's docs were appended but before its commit marker.
     shutil.rmtree(tmp_path / "k")
     build_corpus(inputs[:1], warehouse=ds.root, dataset="k", config=cfg, progress=False)
-    from flows.build_corpus import commit_tables, run_units
+    from flows.build_steps import commit_tables, run_units
     from pipeline.exact_dedup import ExactDeduplicator
     from pipeline.readers import expand_inputs
 
@@ -136,3 +137,21 @@ def test_a_killed_build_resumes_without_losing_or_duplicating(tmp_path):
 
     build_corpus(inputs, warehouse=ds.root, dataset="k", config=cfg, progress=False)
     assert keyed_rows(ds).sort("source", "source_offset").equals(complete)
+
+
+@pytest.mark.shared
+def test_without_prefect_the_same_steps_build_the_same_dataset(warc_build, tmp_path):
+    """`tokenmill build` with no Prefect API runs `run_build`'s plain steps: same rows, same fates."""
+    flow_ds, warcs, flow_summary = warc_build
+    ds = DatasetPaths(str(tmp_path), "warc")
+    summary = run_build([str(p) for p in warcs], ds, BuildConfig(workers=2), progress=False)
+
+    def fates(ds: DatasetPaths) -> pl.DataFrame:
+        docs = scan(ds, "docs").select("id", "text", pl.lit("kept").alias("reason"))
+        rejects = scan(ds, "rejects").select("id", pl.lit(None, pl.String).alias("text"), "reason")
+        return pl.concat([docs, rejects]).collect().sort("id")
+
+    assert fates(ds).equals(fates(flow_ds))
+    assert summary.near_dedup.removed == flow_summary.near_dedup.removed
+    stages = scan(ds, "stages").filter(pl.col("stage") == "dedup").collect()
+    assert stages["build_id"].to_list() == [summary.build_id]

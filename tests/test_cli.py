@@ -1,6 +1,9 @@
 """The `tokenmill` command line: clear one-line errors, and the extract command on real pages."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -49,3 +52,38 @@ def test_plan_turns_a_budget_into_a_config():
     result = runner.invoke(app, ["plan", "--flops", "1e18"])
     assert result.exit_code == 0, result.output
     assert "max_tokens:" in result.output and "compute-optimal" in result.output
+
+
+def test_build_with_no_prefect_api_configured_never_imports_prefect(tmp_path):
+    """No temporary API server to start and no Prefect import: the fixed cost of a small build."""
+    page = tmp_path / "one.jsonl"
+    page.write_text(json.dumps({"text": "A single short record. " * 20}) + "\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PYTHONPATH=str(REPO))
+    build = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "flows.cli", "build", str(page), "--warehouse", str(tmp_path / "wh")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert build.returncode == 0, build.stderr[-3000:]
+    assert "records in" in build.stdout
+    imported = {line.rsplit("|", 1)[-1].strip() for line in build.stderr.splitlines() if line.startswith("import time:")}
+    assert "flows.build_steps" in imported
+    assert not {name for name in imported if name.split(".")[0] == "prefect"}
+
+
+def test_a_prefect_api_in_the_environment_or_the_active_profile_is_found(tmp_path, monkeypatch):
+    from flows.settings import prefect_api_configured
+
+    for name in ("PREFECT_API_URL", "PREFECT_PROFILE", "PREFECT_PROFILES_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path))
+    monkeypatch.chdir(tmp_path)
+    assert not prefect_api_configured()
+    (tmp_path / "profiles.toml").write_text(
+        'active = "local"\n[profiles.local]\nPREFECT_API_URL = "http://127.0.0.1:4200/api"\n[profiles.other]\n'
+    )
+    assert prefect_api_configured()
+    monkeypatch.setenv("PREFECT_PROFILE", "other")
+    assert not prefect_api_configured()
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
+    assert prefect_api_configured()

@@ -28,7 +28,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from datasketch.lsh import _optimal_param
 
 # (false positive weight, false negative weight) for datasketch's optimiser; see module doc.
 WEIGHTS_VERIFIED = (0.1, 0.9)
@@ -40,6 +39,9 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 @lru_cache(maxsize=64)  # the optimiser integrates ~13,000 curves: 60 ms a call
 def lsh_params(threshold: float, num_perm: int, verified: bool = True) -> tuple[int, int]:
     """(bands, rows) for a Jaccard threshold, from datasketch's `_optimal_param`."""
+    # imported here: datasketch imports scipy.integrate, a CPU-second of every CLI start-up
+    from datasketch.lsh import _optimal_param
+
     fp_weight, fn_weight = WEIGHTS_VERIFIED if verified else WEIGHTS_UNVERIFIED
     bands, rows = _optimal_param(threshold, num_perm, fp_weight, fn_weight)
     return int(bands), int(rows)
