@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -13,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 import flows  # noqa: F401  (sets Prefect's embedded defaults before prefect is imported)
+from warehouse.errors import TokenmillError
 from warehouse.layout import DEFAULT_ROOT
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Raw web crawl in, trained language model out.")
@@ -23,15 +25,11 @@ err = Console(stderr=True, soft_wrap=True)  # an error stays one line, however l
 
 @contextmanager
 def clear_errors():
-    """Turn the errors a user can cause (missing input, bad config, no such dataset) into one line."""
-    from pipeline.config import ConfigError
-    from pipeline.readers import InputNotFound
-    from tokenizer.tokenfile import TokenFileError
-    from warehouse.read import DatasetNotFound
-
+    """Turn the errors a user can cause (missing input, bad config, no such dataset) into one line.
+    Only `TokenmillError`: anything else is a bug, and its traceback is what a bug report needs."""
     try:
         yield
-    except (InputNotFound, ConfigError, DatasetNotFound, TokenFileError, FileNotFoundError, ValueError) as exc:
+    except TokenmillError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
 
@@ -75,7 +73,7 @@ def build(
     prefect: Annotated[Optional[bool], typer.Option(
         "--prefect/--no-prefect",
         help="run as a Prefect flow (starting a temporary API when none is configured); "
-             "default: only when a Prefect API is configured (PREFECT_API_URL)")] = None,
+             "default: only when a Prefect API is configured (PREFECT_API_URL) or Dask is used")] = None,
 ) -> None:
     """Build (or extend) a dataset of clean, scored documents; re-runs skip committed inputs."""
     from flows.settings import prefect_api_configured
@@ -88,7 +86,9 @@ def build(
         from pipeline.readers import expand_inputs
 
         expand_inputs(inputs)  # fail fast, with one line, before Prefect starts
-        if prefect if prefect is not None else prefect_api_configured():
+        # Dask runs the near-dedup tasks through prefect-dask: a flow, on whatever API there is.
+        dask = dask_address or os.environ.get("TOKENMILL_DASK_ADDRESS")
+        if prefect if prefect is not None else prefect_api_configured() or bool(dask):
             from flows.build_corpus import build_corpus
 
             summary = build_corpus(inputs, warehouse=warehouse, dataset=dataset, config=cfg, dask_address=dask_address)
@@ -186,14 +186,11 @@ def train(
     resume: Annotated[bool, typer.Option(help="continue the run in --out exactly where it stopped")] = False,
 ) -> None:
     """Train the compact decoder-only model; prints its cost estimate first, then a progress table."""
-    from model.config import TrainConfigError, load_train_config
+    from model.config import load_train_config
     from model.train import train as train_model
 
     with clear_errors():
-        try:
-            cfg = None if resume and config is None and preset is None else load_train_config(config, preset=preset)
-        except TrainConfigError as exc:
-            raise ValueError(str(exc)) from None
+        cfg = None if resume and config is None and preset is None else load_train_config(config, preset=preset)
         result = train_model(tokens_dir, out, cfg, resume=resume, max_tokens=max_tokens,
                              max_seconds=max_seconds, console=console)
         bpb = f"{result.val_bpb:.4f}" if result.val_bpb is not None else "n/a"
