@@ -16,11 +16,13 @@ from typing import Literal
 
 import torch
 
+from warehouse.errors import TokenmillError
+
 DeviceChoice = Literal["auto", "cpu", "cuda"]
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 
-class DeviceError(ValueError):
+class DeviceError(TokenmillError, ValueError):
     """The device asked for is not there (message says what torch sees)."""
 
 

@@ -14,6 +14,7 @@ from model.device import pick_device
 from model.gpt import GPT, GPTConfig
 from tokenizer.codec import Codec
 from tokenizer.tokensdir import TOKENIZER_NAME, load_codec
+from warehouse.errors import UsageError
 
 
 @torch.no_grad()
@@ -94,8 +95,8 @@ def sample_run(
 ) -> str:
     """Continue prompt with the model trained in run_dir; returns the prompt plus the new text."""
     if temperature < 0:
-        raise ValueError(f"temperature {temperature} is negative")
+        raise UsageError(f"temperature {temperature} is negative")
     if top_k is not None and top_k <= 0:
-        raise ValueError(f"top_k {top_k} is not positive")
+        raise UsageError(f"top_k {top_k} is not positive")
     model, tokenizer = load_run(run_dir, device)
     return sample_text(model, tokenizer, prompt, max_new_tokens, temperature, top_k, seed)

@@ -45,6 +45,7 @@ from model.plan import EXPECTED_MFU, TOKENS_PER_PARAM, count_params, describe_es
 from model.sample import sample_text
 from tokenizer.codec import Codec
 from tokenizer.tokensdir import TOKENIZER_NAME, TokensDir, load_codec
+from warehouse.errors import RunExistsError, UsageError
 from warehouse.lineage import git_commit
 
 LINEAGE_NAME = "lineage.json"
@@ -173,7 +174,7 @@ def _resumed_config(saved: TrainConfig, given: TrainConfig | None) -> TrainConfi
         return saved
     changed = sorted(k for k in TrainConfig.model_fields if getattr(saved, k) != getattr(given, k) and k not in RESUMABLE)
     if changed:
-        raise ValueError(f"cannot resume with a different {', '.join(changed)}: the checkpoint was trained with "
+        raise UsageError(f"cannot resume with a different {', '.join(changed)}: the checkpoint was trained with "
                          + ", ".join(f"{k}={getattr(saved, k)!r}" for k in changed))
     return given
 
@@ -183,7 +184,7 @@ def _with(cfg: TrainConfig, **fields) -> TrainConfig:
 
 
 def setup(tokens_dir: str | Path, out_dir: str | Path, cfg: TrainConfig | None, resume: bool,
-          max_tokens: int | None, max_seconds: float | None, console: Console | None) -> Run:
+          max_tokens: int | None, max_seconds: float | None, device_choice: str | None, console: Console | None) -> Run:
     """Everything before the first step: the config (given, the checkpoint's, or planned for the time
     budget), the device, the token files, model, optimizer, sampler and metrics, restored from the
     checkpoint on resume."""
@@ -193,9 +194,9 @@ def setup(tokens_dir: str | Path, out_dir: str | Path, cfg: TrainConfig | None, 
         state = load_checkpoint(run_dir)
         cfg = _resumed_config(TrainConfig.model_validate(state["config"]), cfg)
     elif checkpoint_path(run_dir).is_file():
-        raise FileExistsError(f"{run_dir} already holds a run; pass resume=True (--resume) or another directory")
+        raise RunExistsError(f"{run_dir} already holds a run; pass resume=True (--resume) or another directory")
     planned = cfg is None and max_seconds is not None and max_tokens is None
-    cfg = _with(cfg or TrainConfig(), max_tokens=max_tokens, max_seconds=max_seconds)
+    cfg = _with(cfg or TrainConfig(), max_tokens=max_tokens, max_seconds=max_seconds, device=device_choice)
 
     device = devices.pick_device(cfg.device)
     devices.configure(device)
@@ -242,7 +243,7 @@ def _build(run_dir: Path, tokens_dir: str | Path, cfg: TrainConfig, state: dict 
     )
     if state is not None:
         if state["vocab_size"] != data.vocab_size:
-            raise ValueError(f"{tokens_dir}: vocabulary {data.vocab_size}, the checkpoint's is {state['vocab_size']}")
+            raise UsageError(f"{tokens_dir}: vocabulary {data.vocab_size}, the checkpoint's is {state['vocab_size']}")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         sampler.load_state_dict(state["data"])
@@ -367,19 +368,21 @@ def train(
     max_tokens: int | None = None,
     max_seconds: float | None = None,
     stop_at_step: int | None = None,
+    device: str | None = None,
     console: Console | None = None,
 ) -> TrainResult:
     """Train on TOKENS_DIR's train.bin, evaluate on its val.bin, write the run to out_dir.
 
     cfg: None means the defaults — or, given only max_seconds, a config planned for that time on this
     device (model/plan.py:plan_run) — or on resume the checkpoint's own config. max_tokens /
-    max_seconds override the config's budget; both count the whole run, across resumes. resume:
+    max_seconds override the config's budget; both count the whole run, across resumes; device
+    (auto/cpu/cuda) overrides the config's. resume:
     continue from out_dir's checkpoint (a fresh start when it has none). stop_at_step: stop after
     that many optimizer steps with a checkpoint, as a preempted job would, without changing the schedule."""
     deterministic_before = torch.are_deterministic_algorithms_enabled()
     run = None
     try:
-        run = setup(tokens_dir, out_dir, cfg, resume, max_tokens, max_seconds, console)
+        run = setup(tokens_dir, out_dir, cfg, resume, max_tokens, max_seconds, device, console)
         cfg, dist = run.cfg, run.dist
         fpt = flops_per_token(run.gcfg)
         start_step, start_tokens = run.step, run.tokens

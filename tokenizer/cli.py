@@ -5,7 +5,7 @@
 
 Defaults live in tokenizer/defaults.py; vocab_size None sizes the vocabulary to the training text.
 Errors a user can fix (missing dataset, non-UTF-8 file, vocabulary too small for the sample, ...)
-are raised as `TokenizeError` / `TokenizerTrainingError` (both ValueError) with a one-line message.
+are raised as `TokenizeError` / `TokenizerTrainingError` (both TokenmillError, the one-line errors the CLI prints) with a one-line message.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ import sentencepiece as spm
 
 from tokenizer.codec import Codec
 from tokenizer.tokenfile import TokenFile
+from warehouse.errors import MissingFileError, TokenmillError
 
 TOKENIZER_NAME = "tokenizer.model"
 VOCAB_NAME = "tokenizer.vocab"
@@ -30,7 +31,7 @@ FILES = (TOKENIZER_NAME, VOCAB_NAME, "train.bin", "train.idx", "val.bin", "val.i
 REQUIRED_META = ("train_bytes", "val_bytes", "train_tokens", "val_tokens", "vocab_size", "eos_id")
 
 
-class TokensDirError(ValueError):
+class TokensDirError(TokenmillError, ValueError):
     """A tokens directory that is missing files or whose files disagree with its meta.json."""
 
 
@@ -40,7 +41,7 @@ def load_codec(model_file: str | Path | None = None, *, model_proto: bytes | Non
         return Codec(spm.SentencePieceProcessor(model_proto=model_proto))
     path = Path(model_file)
     if not path.is_file():
-        raise TokensDirError(f"no {path.name} in {path.parent}: run `tokenmill tokenize` first")
+        raise MissingFileError(f"no {path.name} in {path.parent}: run `tokenmill tokenize` first")
     return Codec(spm.SentencePieceProcessor(model_file=str(path)))
 
 

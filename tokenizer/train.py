@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 import sentencepiece as spm
 
 from tokenizer import defaults
+from warehouse.errors import TokenmillError
 
 MODEL_TYPES = ("bpe", "unigram")
 UNK_ID, BOS_ID, EOS_ID, PAD_ID = 0, 1, 2, 3
@@ -31,7 +32,7 @@ TRAIN_THREADS = 16
 MIN_VOCAB_SIZE = 320
 
 
-class TokenizerTrainingError(ValueError):
+class TokenizerTrainingError(TokenmillError, ValueError):
     """SentencePiece could not train with these settings on this sample (message says why)."""
 
 
