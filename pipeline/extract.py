@@ -82,7 +82,7 @@ from trafilatura.settings import Extractor as TrafilaturaOptions
 
 from pipeline.charset import decode_html
 from pipeline.config import ExtractConfig
-from pipeline.fast_trafilatura import faster_xpaths, parse_html
+from pipeline.fast_trafilatura import faster_xpaths, faster_passes, parse_html
 from pipeline.records import Document, RawRecord, Rejection
 from pipeline.stage import Stage
 
@@ -134,7 +134,7 @@ class Extractor:
             return self._pass_text(record)
         try:
             # the XPaths outermost: the alarm is off again before trafilatura's own are put back
-            with faster_xpaths(), _time_limit(self.cfg.max_seconds):
+            with faster_xpaths(), faster_passes(), _time_limit(self.cfg.max_seconds):
                 return self._extract_html(record)
         except ExtractionTimeout:
             return Rejection.of(record, STAGE, "extract_timeout", f"over {self.cfg.max_seconds:g} s")

@@ -1,10 +1,13 @@
 """trafilatura 2.3.1, made faster without changing what it extracts.
 
-Two pieces, each checked against trafilatura's own behaviour on the shared/data pages by
+Three pieces, each checked against trafilatura's own behaviour on the shared/data pages by
 tests/test_extract.py:
 - `parse_html`: the tree `trafilatura.load_html` gives, with lxml's element classes chosen in C;
 - `faster_xpaths()`: trafilatura's XPath lists, rewritten to select the same elements faster,
-  swapped in only while our extraction runs.
+  swapped in only while our extraction runs;
+- `faster_passes()`: trafilatura's link-density pass reading each link's text once per pass
+  instead of once per enclosing element, and its jusText fallback building its stop-word set once
+  instead of once per page; also only while our extraction runs.
 trafilatura is pinned in pyproject.toml because both read its internals.
 """
 
@@ -13,12 +16,16 @@ from __future__ import annotations
 import re
 from contextlib import contextmanager
 
+import justext.core
+import trafilatura.external
+import trafilatura.htmlprocessing
+import trafilatura.main_extractor
 import trafilatura.xpaths
 from lxml import etree
 from lxml import html as lxml_html
 from lxml.etree import XPath
 from lxml.html import HtmlElement
-from trafilatura.utils import is_dubious_html, repair_faulty_html
+from trafilatura.utils import is_dubious_html, repair_faulty_html, trim
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,3 +210,89 @@ _FASTER_XPATHS = _FasterTrafilaturaXPaths()
 def faster_xpaths():
     """Context manager: trafilatura's XPath lists swapped for the faster equivalents while inside."""
     return _FASTER_XPATHS.swapped_in()
+
+
+# ---------------------------------------------------------------------------------------------
+# Two of trafilatura's passes without their repeated work: `faster_passes()`
+#
+# - The link-density pass: `delete_by_link_density(tree, tag)` tests every <div> (or list, p, ...)
+#   of the tree and, for most, measures the trimmed text of every link inside it
+#   (`collect_link_info`). Nested elements share their links, so on a page of deeply nested <div>s
+#   each link's text is read and trimmed once per enclosing <div>: quadratic in the nesting, a
+#   large share of the time on big link-heavy pages. The pass changes nothing in the tree until its
+#   tests are all done, so within one pass a link's text is a function of the link: read once, kept
+#   by element, dropped with the pass. `collect_link_info` is trafilatura 2.3.1's, with the texts
+#   looked up instead of re-read.
+# - jusText's stop words: where trafilatura's jusText fallback has no language, it passes the
+#   stop words of all 100 jusText languages (154,000, as a tuple) and jusText lower-cases them into
+#   a new frozenset on every page (10 ms), after trafilatura built the tuple on first use (140 ms).
+#   Here the lower-cased set is made once, on first use, and handed through as it is.
+
+
+@contextmanager
+def _patched(namespace, **values):
+    saved = {name: getattr(namespace, name) for name in values}
+    for name, value in values.items():
+        setattr(namespace, name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(namespace, name, value)
+
+
+class _FasterPasses:
+    def __init__(self):
+        self._link_texts: dict | None = None  # element -> trimmed text, during one pass only
+        self._link_pass = trafilatura.main_extractor.delete_by_link_density
+        self._collect = trafilatura.htmlprocessing.collect_link_info
+        self._define_stoplist = justext.core.define_stoplist
+        self._jt_stoplist_init = trafilatura.external.jt_stoplist_init
+        self._all_stop_words: frozenset | None = None
+
+    def link_density_pass(self, *args, **kwargs):
+        self._link_texts = {}
+        try:
+            return self._link_pass(*args, **kwargs)
+        finally:
+            self._link_texts = None
+
+    def collect_link_info(self, links_xpath):
+        texts = self._link_texts
+        if texts is None:  # a caller outside the pass (the table test): as shipped
+            return self._collect(links_xpath)
+        mylist = []
+        for elem in links_xpath:
+            text = texts.get(elem)
+            if text is None:
+                text = texts[elem] = trim(elem.text_content())
+            if text:
+                mylist.append(text)
+        lengths = list(map(len, mylist))
+        return sum(lengths), len(mylist), sum(1 for length in lengths if length < 10), mylist
+
+    def all_stop_words(self):
+        """trafilatura's `jt_stoplist_init()` as jusText's `define_stoplist` turns it into a set."""
+        if self._all_stop_words is None:
+            self._all_stop_words = self._define_stoplist(self._jt_stoplist_init())
+        return self._all_stop_words
+
+    def define_stoplist(self, stoplist):
+        return stoplist if stoplist is self._all_stop_words else self._define_stoplist(stoplist)
+
+    @contextmanager
+    def swapped_in(self):
+        with _patched(trafilatura.main_extractor, delete_by_link_density=self.link_density_pass), \
+                _patched(trafilatura.htmlprocessing, collect_link_info=self.collect_link_info), \
+                _patched(trafilatura.external, JT_STOPLIST=None, jt_stoplist_init=self.all_stop_words), \
+                _patched(justext.core, define_stoplist=self.define_stoplist):
+            yield
+
+
+_FASTER_PASSES = _FasterPasses()
+
+
+def faster_passes():
+    """Context manager: trafilatura's link-density pass and jusText fallback without their repeated
+    work (see above), while inside."""
+    return _FASTER_PASSES.swapped_in()

@@ -3,8 +3,10 @@ failure a Rejection of stage "extract" with its reason."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import gzip
+import hashlib
 import json
 import signal
 import threading
@@ -250,3 +252,51 @@ def test_exception_inside_trafilatura_becomes_extract_error(monkeypatch):
 def test_garbage_never_raises(body):
     result = Extractor(ExtractConfig())(_html(body))
     assert isinstance(result, Rejection) and result.stage == "extract"
+
+
+# ---- the speed-ups change no extracted byte --------------------------------------------------------
+
+GOLDEN = REPO / "tests" / "fixtures" / "extracted_sample.json"
+
+
+def _sample_html_records() -> list[RawRecord]:
+    """Every HTML record of the bundled sample/ (WARC responses and the HTML files), as the build reads them."""
+    from pipeline.config import ReadConfig
+    from pipeline.readers import expand_inputs, read_unit
+
+    units = expand_inputs([str(REPO / "sample" / "warc"), str(REPO / "sample" / "html")])
+    return [r for unit in units for r in read_unit(unit, ReadConfig())
+            if isinstance(r, RawRecord) and r.kind == "html"]
+
+
+def _digests(records: list[RawRecord]) -> dict[str, str]:
+    """`file@offset` -> sha256 of what the extractor gives (text, title, date; or the rejection reason)."""
+    extractor = Extractor(ExtractConfig())
+    digests = {}
+    for record in records:
+        out = extractor(record)
+        what = (out.text, out.title, str(out.date)) if isinstance(out, Extracted) else (out.reason,)
+        digests[f"{Path(record.source).name}@{record.source_offset}"] = hashlib.sha256(repr(what).encode()).hexdigest()
+    return digests
+
+
+def _without_speedups(monkeypatch):
+    import pipeline.extract
+
+    monkeypatch.setattr(pipeline.extract, "faster_xpaths", contextlib.nullcontext)
+    monkeypatch.setattr(pipeline.extract, "faster_passes", contextlib.nullcontext)
+
+
+def test_bundled_pages_extract_byte_for_byte_as_recorded():
+    """tests/fixtures/extracted_sample.json holds the digests of the sample's pages as extracted before
+    the speed-ups of pipeline/fast_trafilatura.py (regenerate only for an intended change:
+    `json.dump(_digests(_sample_html_records()), ...)`)."""
+    assert _digests(_sample_html_records()) == json.loads(GOLDEN.read_text())
+
+
+@pytest.mark.shared
+def test_speedups_change_no_extracted_byte_on_crawled_pages(shared_data, monkeypatch):
+    records = _sample_html_records() + _bench_module().warc_html_records(shared_data / "warc")
+    fast = _digests(records)
+    _without_speedups(monkeypatch)
+    assert _digests(records) == fast
