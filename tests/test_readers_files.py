@@ -133,6 +133,64 @@ def test_a_jsonl_gzip_cut_short_keeps_the_lines_before_and_ends_in_a_read_error(
     assert [r.body for r in items[:-1]] == shakespeare_lines[: len(items) - 1]
 
 
+@pytest.mark.shared
+def test_a_jsonl_line_with_a_lone_surrogate_is_rejected_and_its_neighbours_kept(tmp_path, shakespeare_lines):
+    path = tmp_path / "surrogate.jsonl"
+    path.write_text("\n".join([
+        json.dumps({"text": shakespeare_lines[0]}),
+        '{"text": "a \\ud800 b"}',                      # lone surrogate in the text
+        '{"text": "fine", "url": "http://x/\\udfff"}',   # ... and in the url
+        '{"text": "pair \\ud83d\\ude00 is an emoji"}',  # an escaped surrogate pair is valid
+        json.dumps({"text": shakespeare_lines[1]}),
+    ]) + "\n")
+    items = read_all(path)
+    assert [(i.source_offset, "ok" if isinstance(i, RawRecord) else i.reason) for i in items] == [
+        (0, "ok"), (1, "invalid_unicode"), (2, "invalid_unicode"), (3, "ok"), (4, "ok"),
+    ]
+    assert "line 2" in items[1].detail and "U+D800" in items[1].detail and "'text'" in items[1].detail
+    assert "'url'" in items[2].detail
+    assert items[3].body == "pair \U0001f600 is an emoji"
+    for item in items:  # nothing left that UTF-8 cannot hold
+        for value in (item.detail, item.excerpt) if isinstance(item, Rejection) else (item.body,):
+            value.encode("utf-8")
+
+
+def test_a_jsonl_line_over_the_size_limit_is_rejected_without_being_held(tmp_path):
+    limit = 10_000
+    path = tmp_path / "huge.jsonl.gz"
+    with gzip.open(path, "wb") as out:
+        out.write(b'{"text": "before"}\n')
+        out.write(b'{"text": "' + b"x" * (50 * limit) + b'"}\n')
+        out.write(b'{"text": "' + b"y" * (limit - 20) + b'"}\n')  # just under the limit
+        out.write(b'{"text": "after"}')  # no final newline
+    items = read_all(path, ReadConfig(max_record_bytes=limit))
+    assert [(i.source_offset, "ok" if isinstance(i, RawRecord) else i.reason) for i in items] == [
+        (0, "ok"), (1, "too_large"), (2, "ok"), (3, "ok"),
+    ]
+    assert f"{50 * limit + 13} bytes" in items[1].detail and "line 2" in items[1].detail
+    assert items[3].body == "after"
+
+
+def test_capped_lines_never_reads_more_than_the_limit_at_once():
+    import io
+
+    from pipeline.readers.files import capped_lines
+
+    class Recording(io.BytesIO):
+        largest = 0
+
+        def readline(self, size=-1):
+            assert 0 < size  # never an unbounded readline
+            line = super().readline(size)
+            Recording.largest = max(Recording.largest, len(line))
+            return line
+
+    stream = Recording(b"short\n" + b"z" * 5_000_000 + b"\nlast\n")
+    lines = list(capped_lines(stream, 100))
+    assert lines == [(0, b"short\n", 6), (1, None, 5_000_001), (2, b"last\n", 5)]
+    assert Recording.largest <= 1 << 20
+
+
 # ---------------------------------------------------------------- plain text
 
 @pytest.mark.shared
@@ -149,6 +207,15 @@ def test_a_latin1_text_file_is_decoded_by_detection(shared_data):
     (record,) = read_all(path)
     assert "\ufffd" not in record.body
     assert record.body[3039] == "É"  # byte 0xC9 at 3039 is not valid UTF-8
+
+
+def test_a_gzipped_text_file_over_the_size_limit_is_rejected_after_reading_only_the_limit(tmp_path):
+    path = tmp_path / "bomb.txt.gz"
+    path.write_bytes(gzip.compress(b"word " * 4_000_000, compresslevel=9))  # 20 MB of text in ~20 kB
+    (item,) = read_all(path, ReadConfig(max_record_bytes=1_000_000))
+    assert item.reason == "too_large" and "1000000" in item.detail
+    (record,) = read_all(path, ReadConfig(max_record_bytes=20_000_000))
+    assert len(record.body) == 20_000_000
 
 
 def test_a_binary_file_named_txt_is_rejected_as_undecodable(tmp_path):
