@@ -1,8 +1,9 @@
 """The `build-corpus` flow: crawl files in, a versioned Delta Lake dataset of clean documents out.
 
-Inputs are processed in a process pool (all cores by default); their outputs are committed in
-input order by this process, one input per transaction, with exact dedup applied as they are
-committed. Inputs already committed are skipped, so a killed build resumes where it stopped.
+Inputs (files: a folder or glob is expanded to its files) are processed in a process pool (all
+cores by default); their outputs are committed in input order by this process, small ones grouped
+into one transaction, with exact dedup applied as they are committed. Inputs already committed
+are skipped, so a killed build resumes where it stopped.
 Then near-duplicates are removed over the whole dataset, and the build's versions are recorded.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -35,6 +37,12 @@ from warehouse.schema import SHARDS_SCHEMA
 # A worker that dies (segfault, out of memory) takes the pool down; its inputs are retried this
 # many times in a fresh pool before they are written off as rejects.
 WORKER_CRASH_RETRIES = 1
+# Inputs are committed in groups of up to this many records or inputs (single HTML pages, short
+# JSONL files): a transaction per table per page would cost more than the page; each input still
+# gets its own commit marker. A group waiting this many seconds is committed anyway.
+GROUP_RECORDS = 1000
+GROUP_INPUTS = 256
+GROUP_SECONDS = 10.0
 
 _PIPELINE: DocumentPipeline | None = None
 
@@ -63,15 +71,20 @@ class BuildSummary:
 @task(name="plan-inputs", cache_policy=NO_CACHE)
 def plan_inputs(inputs: list[str], ds: DatasetPaths) -> tuple[list[InputUnit], int]:
     units = expand_inputs(inputs)
-    done = commit.committed_sources(ds)
+    done = commit.done_inputs(ds, [u.key for u in units])
     todo = [u for u in units if u.key not in done]
     return todo, len(units) - len(todo)
 
 
-@task(name="commit-input", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[1, 5, 20])
-def commit_input(ds: DatasetPaths, key: str, paths: tuple[str, ...], tables: dict[str, pa.Table]) -> None:
-    """One input's output as one transaction (retried on transient I/O errors)."""
-    commit.commit_shard(ds, key, paths, tables["docs"], tables["rejects"], tables["stages"], tables["shard"], DOCS_SCHEMA)
+@task(name="commit-inputs", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[1, 5, 20])
+def commit_inputs(ds: DatasetPaths, keys: list[str], tables: dict[str, pa.Table]) -> None:
+    """Some inputs' output as one transaction per table (retried on transient I/O errors)."""
+    commit.commit_shard(ds, keys, tables["docs"], tables["rejects"], tables["stages"], tables["shard"], DOCS_SCHEMA)
+
+
+def commit_group(ds: DatasetPaths, group: list[tuple[UnitOutput, dict[str, pa.Table]]]) -> None:
+    tables = {name: pa.concat_tables([t[name] for _, t in group]) for name in group[0][1]}
+    commit_inputs(ds, [out.unit.key for out, _ in group], tables)
 
 
 def commit_tables(out: UnitOutput, dedup: ExactDeduplicator | None, build_id: str) -> tuple[dict[str, pa.Table], dict]:
@@ -178,13 +191,22 @@ def build_corpus(
     with Progress(*columns, disable=not progress, transient=False) as bar:
         job = bar.add_task("inputs", total=len(units), records=0)
         records = 0
+        group: list[tuple[UnitOutput, dict[str, pa.Table]]] = []
+        group_started = time.monotonic()
         for out in run_units(units, cfg, workers):
             tables, new_hashes = commit_tables(out, dedup, build_id)
-            commit_input(ds, out.unit.key, out.unit.paths, tables)
             if dedup is not None:
-                dedup.remember(new_hashes)
+                dedup.remember(new_hashes)  # before the next input's split, which may copy this one
+            group.append((out, tables))
             records += out.records
-            bar.update(job, advance=1, records=records)
+            if (sum(o.records for o, _ in group) >= GROUP_RECORDS or len(group) >= GROUP_INPUTS
+                    or time.monotonic() - group_started >= GROUP_SECONDS):
+                commit_group(ds, group)
+                bar.update(job, advance=len(group), records=records)
+                group, group_started = [], time.monotonic()
+        if group:
+            commit_group(ds, group)
+            bar.update(job, advance=len(group), records=records)
 
     near = None
     if cfg.dedup.near and commit.table_version(ds.docs) is not None:

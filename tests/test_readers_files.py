@@ -26,8 +26,7 @@ def shakespeare_lines(shared_data) -> list[str]:
 
 
 def read_all(spec: Path | str, cfg: ReadConfig | None = None) -> list[RawRecord | Rejection]:
-    (unit,) = expand_inputs([str(spec)])
-    return list(read_unit(unit, cfg or ReadConfig()))
+    return [item for unit in expand_inputs([str(spec)]) for item in read_unit(unit, cfg or ReadConfig())]
 
 
 # ---------------------------------------------------------------- expand_inputs
@@ -49,7 +48,7 @@ def test_a_named_file_of_unknown_format_is_refused(tmp_path):
         expand_inputs([str(tmp_path / "table.csv")])
 
 
-def test_a_folder_expands_recursively_to_sorted_units_with_html_files_as_one_unit(tmp_path):
+def test_a_folder_expands_recursively_to_one_sorted_unit_per_file(tmp_path):
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "part.jsonl").write_text('{"text": "x"}\n')
     (tmp_path / "a.txt").write_text("words")
@@ -57,15 +56,32 @@ def test_a_folder_expands_recursively_to_sorted_units_with_html_files_as_one_uni
     (tmp_path / "pages" / "one.html").write_text("<p>one</p>")
     (tmp_path / "pages" / "two.htm").write_text("<p>two</p>")
     (tmp_path / "notes.md").write_text("not an input")
+    units = expand_inputs([str(tmp_path)])
+    assert [(u.format, u.key, u.paths) for u in units] == [
+        ("text", str(tmp_path / "a.txt"), (str(tmp_path / "a.txt"),)),
+        ("jsonl", str(tmp_path / "b" / "part.jsonl"), (str(tmp_path / "b" / "part.jsonl"),)),
+        ("html", str(tmp_path / "pages" / "one.html"), (str(tmp_path / "pages" / "one.html"),)),
+        ("html", str(tmp_path / "pages" / "two.htm"), (str(tmp_path / "pages" / "two.htm"),)),
+    ]
+    assert units[2].size_bytes == len("<p>one</p>")
+
+
+def test_dot_prefixed_input_files_in_a_folder_are_one_hidden_file_rejection_each(tmp_path):
+    (tmp_path / "a.txt").write_text("words")
     (tmp_path / "._a.txt").write_text("macOS litter")
+    (tmp_path / ".cache").mkdir()
+    (tmp_path / ".cache" / "x.warc.gz").write_bytes(b"")
+    (tmp_path / ".cache" / "notes.md").write_text("not an input at all")
     units = expand_inputs([str(tmp_path)])
     assert [(u.format, u.key) for u in units] == [
-        ("html", str(tmp_path)),
+        ("hidden", str(tmp_path / "._a.txt")),
+        ("hidden", str(tmp_path / ".cache" / "x.warc.gz")),
         ("text", str(tmp_path / "a.txt")),
-        ("jsonl", str(tmp_path / "b" / "part.jsonl")),
     ]
-    assert units[0].paths == (str(tmp_path / "pages" / "one.html"), str(tmp_path / "pages" / "two.htm"))
-    assert units[0].size_bytes == len("<p>one</p>") + len("<p>two</p>")
+    (item,) = read_unit(units[0], ReadConfig())
+    assert (item.reason, item.stage, item.source, item.source_offset) == ("hidden_file", "read", str(tmp_path / "._a.txt"), 0)
+    # Named on its own, a dot-prefixed file is an input like any other.
+    assert [u.format for u in expand_inputs([str(tmp_path / "._a.txt")])] == ["text"]
 
 
 def test_the_same_input_named_twice_is_one_unit(tmp_path):
@@ -266,17 +282,18 @@ def test_each_html_file_of_a_folder_is_one_record_with_its_own_path_as_source(tm
         path.parent.mkdir(exist_ok=True)
         path.write_bytes(gzip.compress(body) if name.endswith(".gz") else body)
         pages[str(path)] = body
-    (unit,) = expand_inputs([str(tmp_path)])
-    records = list(read_unit(unit, ReadConfig()))
+    units = expand_inputs([str(tmp_path)])
+    records = [record for unit in units for record in read_unit(unit, ReadConfig())]
+    assert [u.key for u in units] == [r.source for r in records] == sorted(pages)
     assert {r.source: r.body for r in records} == pages
     assert all(r.kind == "html" and r.source_offset == 0 and r.http_charset is None for r in records)
 
 
-def test_an_html_glob_is_one_unit_keyed_by_the_glob(tmp_path):
+def test_an_html_glob_is_one_unit_per_file(tmp_path):
     for name in ("a.html", "b.html"):
         (tmp_path / name).write_text("<p>x</p>")
-    (unit,) = expand_inputs([str(tmp_path / "*.html")])
-    assert (unit.key, len(unit.paths)) == (str(tmp_path / "*.html"), 2)
+    units = expand_inputs([str(tmp_path / "*.html")])
+    assert [u.key for u in units] == [str(tmp_path / "a.html"), str(tmp_path / "b.html")]
 
 
 def test_an_html_file_over_the_size_limit_is_rejected_and_the_others_still_read(tmp_path):

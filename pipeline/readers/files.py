@@ -52,6 +52,13 @@ def read_html_files(unit: InputUnit, cfg: ReadConfig) -> Iterator[RawRecord | Re
             yield RawRecord(source=path, source_offset=0, kind="html", body=body)
 
 
+def read_hidden(unit: InputUnit, cfg: ReadConfig) -> Iterator[Rejection]:
+    """A dot-prefixed file found in a folder: one `hidden_file` rejection, never read."""
+    yield Rejection(source=unit.key, source_offset=0, stage="read", reason="hidden_file",
+                    detail=f"{unit.paths[0]}: a dot-prefixed name is tool litter (macOS ._ files, editor "
+                           "copies), not read; name the file itself to build it")
+
+
 def read_jsonl(unit: InputUnit, cfg: ReadConfig) -> Iterator[RawRecord | Rejection]:
     """One item per non-blank line of the unit's JSONL file."""
     path, source = unit.paths[0], unit.key
