@@ -32,6 +32,7 @@ from pipeline.readers import InputUnit, expand_inputs
 from warehouse import commit
 from warehouse.layout import DEFAULT_ROOT, DatasetPaths
 from warehouse.lineage import git_commit
+from warehouse.lock import writer_lock
 from warehouse.schema import SHARDS_SCHEMA
 
 # A worker that dies (segfault, out of memory) takes the pool down; its inputs are retried this
@@ -176,11 +177,19 @@ def build_corpus(
     config: BuildConfig | None = None,
     progress: bool = True,
     dask_address: str | None = None,
+    lock_wait: float = 0.0,
 ) -> BuildSummary:
-    """Build (or extend) dataset `dataset` in `warehouse` from crawl files, folders, globs or URLs."""
-    cfg = config or BuildConfig()
+    """Build (or extend) dataset `dataset` in `warehouse` from crawl files, folders, globs or URLs.
+    One build of a dataset at a time: another one running makes this one wait up to `lock_wait`
+    seconds, then fail (DatasetBusy)."""
     ds = DatasetPaths(warehouse, dataset)
     build_id = commit.new_build_id()
+    with writer_lock(ds, f"build {build_id}", wait=lock_wait):
+        return _build(inputs, ds, build_id, config or BuildConfig(), progress, dask_address)
+
+
+def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig, progress: bool,
+           dask_address: str | None) -> BuildSummary:
     started = commit.now()
     units, skipped = plan_inputs(inputs, ds)
     dedup = ExactDeduplicator.for_dataset(ds) if cfg.dedup.exact else None
@@ -212,7 +221,7 @@ def build_corpus(
     if cfg.dedup.near and commit.table_version(ds.docs) is not None:
         near = near_dedup(ds, cfg.dedup, dask_address, build_id)
 
-    summary = BuildSummary(dataset, build_id, len(units) + skipped, skipped,
+    summary = BuildSummary(ds.name, build_id, len(units) + skipped, skipped,
                            commit.table_version(ds.docs), commit.table_version(ds.rejects), near)
     commit.record_build(ds, {
         "build_id": build_id, "started_at": started, "finished_at": commit.now(),

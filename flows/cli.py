@@ -27,11 +27,12 @@ def clear_errors():
     from pipeline.config import ConfigError
     from pipeline.readers import InputNotFound
     from tokenizer.tokenfile import TokenFileError
+    from warehouse.lock import DatasetBusy
     from warehouse.read import DatasetNotFound
 
     try:
         yield
-    except (InputNotFound, ConfigError, DatasetNotFound, TokenFileError, FileNotFoundError, ValueError) as exc:
+    except (InputNotFound, ConfigError, DatasetNotFound, DatasetBusy, TokenFileError, FileNotFoundError, ValueError) as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
 
@@ -72,6 +73,7 @@ def build(
     config: Annotated[Optional[Path], typer.Option(help="TOML or YAML build config")] = None,
     workers: Annotated[Optional[int], typer.Option(help="processes (default: all cores)")] = None,
     dask_address: Annotated[Optional[str], typer.Option(help="Dask scheduler for the near-dedup stage")] = None,
+    wait: Annotated[float, typer.Option(help="seconds to wait for another build of the dataset to end")] = 0,
 ) -> None:
     """Build (or extend) a dataset of clean, scored documents; re-runs skip committed inputs."""
     from pipeline.config import load_config
@@ -84,8 +86,11 @@ def build(
 
         expand_inputs(inputs)  # fail fast, with one line, before Prefect starts
         from flows.build_corpus import build_corpus
+        from warehouse.layout import DatasetPaths
+        from warehouse.lock import writer_lock
 
-        summary = build_corpus(inputs, warehouse=warehouse, dataset=dataset, config=cfg, dask_address=dask_address)
+        with writer_lock(DatasetPaths(warehouse, dataset), "tokenmill build", wait=wait):  # the flow re-enters it
+            summary = build_corpus(inputs, warehouse=warehouse, dataset=dataset, config=cfg, dask_address=dask_address)
         console.print(f"build [bold]{summary.build_id}[/]: {summary.inputs} inputs "
                       f"({summary.inputs_skipped} already committed), docs version {summary.docs_version}")
         if summary.near_dedup is not None:
@@ -129,6 +134,7 @@ def dedup(
     dataset: Annotated[str, typer.Argument(help="DIR/NAME of a built dataset")],
     config: Annotated[Optional[Path], typer.Option(help="TOML or YAML build config (its [dedup] section)")] = None,
     dask_address: Annotated[Optional[str], typer.Option(help="Dask scheduler address")] = None,
+    wait: Annotated[float, typer.Option(help="seconds to wait for a build of the dataset to end")] = 0,
 ) -> None:
     """Remove near-duplicates (MinHash LSH) from a built dataset; incremental over earlier runs."""
     from pipeline.config import load_config
@@ -141,8 +147,10 @@ def dedup(
 
         docs_version(ds)  # a clear error before Prefect starts, if there is no such dataset
         from flows.near_dedup import near_dedup
+        from warehouse.lock import writer_lock
 
-        print_dedup_report(near_dedup(ds, cfg.dedup, dask_address))
+        with writer_lock(ds, "tokenmill dedup", wait=wait):
+            print_dedup_report(near_dedup(ds, cfg.dedup, dask_address))
 
 
 @app.command()
