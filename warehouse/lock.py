@@ -33,6 +33,7 @@ from datetime import datetime, timezone
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
+from warehouse.errors import TokenmillError
 from warehouse.layout import DatasetPaths, join
 
 LEASE_SECONDS = 60.0
@@ -40,7 +41,7 @@ POLL_SECONDS = 0.5
 _HELD: dict[str, int] = {}  # datasets this process holds the lock of, and how many times
 
 
-class DatasetBusy(RuntimeError):
+class DatasetBusy(TokenmillError):
     """Another process holds the dataset's writer lock; the message is one line naming it."""
 
 
