@@ -70,6 +70,7 @@ def build(
     workers: Annotated[Optional[int], typer.Option(help="processes (default: all cores)")] = None,
     dask_address: Annotated[Optional[str], typer.Option(help="Dask scheduler for the near-dedup stage")] = None,
     wait: Annotated[float, typer.Option(help="seconds to wait for another build of the dataset to end")] = 0,
+    retry_failed: Annotated[bool, typer.Option(help="read again the inputs that ended in read_error or worker_crashed")] = False,
 ) -> None:
     """Build (or extend) a dataset of clean, scored documents; re-runs skip committed inputs."""
     from pipeline.config import load_config
@@ -78,20 +79,28 @@ def build(
         cfg = load_config(config)
         if workers:
             cfg = cfg.model_copy(update={"workers": workers})
+        from pipeline.process import DocumentPipeline
         from pipeline.readers import expand_inputs
 
-        expand_inputs(inputs)  # fail fast, with one line, before Prefect starts
+        # Fail fast, with one line, before Prefect starts: inputs, the stages and their models, the lock.
+        expand_inputs(inputs)
+        DocumentPipeline(cfg).check()
         from flows.build_corpus import build_corpus
         from warehouse.layout import DatasetPaths
         from warehouse.lock import writer_lock
 
         with writer_lock(DatasetPaths(warehouse, dataset), "tokenmill build", wait=wait):  # the flow re-enters it
-            summary = build_corpus(inputs, warehouse=warehouse, dataset=dataset, config=cfg, dask_address=dask_address)
+            summary = build_corpus(inputs, warehouse=warehouse, dataset=dataset, config=cfg, dask_address=dask_address,
+                                   retry_failed=retry_failed)
         console.print(f"build [bold]{summary.build_id}[/]: {summary.inputs} inputs "
                       f"({summary.inputs_skipped} already committed), docs version {summary.docs_version}")
         if summary.near_dedup is not None:
             print_dedup_report(summary.near_dedup)
         print_stats(f"{warehouse}/{dataset}")
+        for failure in summary.failed:
+            err.print(f"[red]not built[/] (the next build reads it again): {failure.unit.key}: {failure.error}")
+        if summary.failed:
+            raise typer.Exit(1)
 
 
 @app.command()

@@ -49,3 +49,10 @@ def test_bad_config_gives_one_line_naming_file_and_field(tmp_path, text, fragmen
 def test_missing_config_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match="nope.toml"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_a_value_the_types_allow_but_a_quality_rule_refuses_fails_in_load_config(tmp_path):
+    path = tmp_path / "build.toml"
+    path.write_text("[quality.gopher_repetition]\ntop_n_grams = [[7, 0.2]]\n")
+    with pytest.raises(ConfigError, match=r"build.toml: quality.gopher_repetition.top_n_grams: n=7 not supported"):
+        load_config(path)

@@ -303,13 +303,12 @@ def test_an_html_file_over_the_size_limit_is_rejected_and_the_others_still_read(
     assert [("ok" if isinstance(i, RawRecord) else i.reason) for i in items] == ["too_large", "ok"]
 
 
-def test_an_html_file_that_vanished_is_a_read_error_for_that_file_only(tmp_path):
-    (tmp_path / "kept.html").write_bytes(b"<p>kept</p>")
-    unit = InputUnit(key=str(tmp_path), format="html", paths=(str(tmp_path / "gone.html"), str(tmp_path / "kept.html")),
-                     size_bytes=0)
-    gone, kept = read_unit(unit, ReadConfig())
-    assert (gone.reason, gone.source) == ("read_error", str(tmp_path / "gone.html"))
-    assert kept.body == b"<p>kept</p>"
+def test_an_html_file_that_vanished_is_no_verdict_on_its_data(tmp_path):
+    from pipeline.records import InputUnavailable
+
+    unit = InputUnit(key=str(tmp_path / "gone.html"), format="html", paths=(str(tmp_path / "gone.html"),), size_bytes=0)
+    with pytest.raises(InputUnavailable, match="gone.html: FileNotFoundError"):
+        list(read_unit(unit, ReadConfig()))
 
 
 # ---------------------------------------------------------------- Hugging Face datasets

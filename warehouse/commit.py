@@ -88,12 +88,24 @@ def _sources_with_rows(ds: DatasetPaths, sources: list[str]) -> set[str]:
     return found
 
 
+def sources_with_reasons(ds: DatasetPaths, sources: Iterable[str], reasons: Iterable[str]) -> set[str]:
+    """Which of these sources have a reject with one of these reasons."""
+    sources = list(sources)
+    if not sources or _table(ds.rejects) is None:
+        return set()
+    rows = (pl.scan_delta(ds.rejects).filter(pl.col("source").is_in(sources) & pl.col("reason").is_in(list(reasons)))
+            .select("source").unique().collect())
+    return set(rows["source"].to_list())
+
+
 def remove_partial(ds: DatasetPaths, paths: Iterable[str]) -> None:
-    """Delete rows a killed run left for these input files (their shard has no commit marker)."""
+    """Delete rows a killed run left for these inputs (they have no commit marker), or an earlier
+    commit of an input read again (`--retry-failed`): its marker first, so a kill in between leaves
+    it to be built again."""
     paths = list(paths)
     if not paths:
         return
-    for path in (ds.docs, ds.rejects, ds.stages):
+    for path in (ds.shards, ds.docs, ds.rejects, ds.stages):
         table = _table(path)
         if table is not None:
             table.delete(_in_predicate("source", paths))

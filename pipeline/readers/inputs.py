@@ -25,7 +25,7 @@ from typing import IO
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from pipeline.records import Rejection
+from pipeline.records import InputUnavailable, Rejection, is_environmental
 from warehouse.errors import TokenmillError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -107,8 +107,14 @@ def gunzipped(handle: IO[bytes]) -> IO[bytes]:
 
 
 def read_error(source: str, offset: int, path: str, exc: BaseException) -> Rejection:
-    """The rejection that stands for a file, or the part of one from `offset` on, that could not be read."""
+    """The rejection that stands for a file, or the part of one from `offset` on, that could not be read.
+
+    Raises InputUnavailable instead where the failure is the environment's, not the file's
+    (`is_environmental`): that is no verdict about the data, and the input is read again later.
+    """
     message = " ".join(str(exc).split())[:500]
+    if is_environmental(exc):
+        raise InputUnavailable(f"{path}: {type(exc).__name__}: {message}") from exc
     return Rejection(
         source=source,
         source_offset=offset,
