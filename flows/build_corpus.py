@@ -178,6 +178,7 @@ def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig,
 
     near = None
     if cfg.dedup.near and commit.table_version(ds.docs) is not None:
+        cfg = cfg.model_copy(update={"dedup": cfg.dedup.banded()})  # the builds row records the bands used
         near = near_dedup(ds, cfg.dedup, dask_address, build_id)
 
     summary = BuildSummary(ds.name, build_id, len(units) + skipped, skipped,
