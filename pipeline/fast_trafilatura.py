@@ -8,7 +8,8 @@ tests/test_extract.py:
 - `faster_passes()`: trafilatura's link-density pass reading each link's text once per pass
   instead of once per enclosing element, and its jusText fallback building its stop-word set once
   instead of once per page; also only while our extraction runs.
-trafilatura is pinned in pyproject.toml because both read its internals.
+trafilatura is pinned in pyproject.toml because all three read its internals; on another version
+(pipeline/pins.py) they fall back to trafilatura's public path: `load_html`, its own XPaths and passes.
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ from lxml import html as lxml_html
 from lxml.etree import XPath
 from lxml.html import HtmlElement
 from trafilatura.utils import is_dubious_html, repair_faulty_html, trim
+
+from pipeline.pins import internals_usable
+
+TRAFILATURA_INTERNALS = internals_usable("trafilatura", "parsing with trafilatura.load_html, with its own XPaths")
+JUSTEXT_INTERNALS = internals_usable("justext", "jusText's stop-word set built on every page that needs it")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -283,16 +289,25 @@ class _FasterPasses:
     @contextmanager
     def swapped_in(self):
         with _patched(trafilatura.main_extractor, delete_by_link_density=self.link_density_pass), \
-                _patched(trafilatura.htmlprocessing, collect_link_info=self.collect_link_info), \
-                _patched(trafilatura.external, JT_STOPLIST=None, jt_stoplist_init=self.all_stop_words), \
-                _patched(justext.core, define_stoplist=self.define_stoplist):
-            yield
+                _patched(trafilatura.htmlprocessing, collect_link_info=self.collect_link_info):
+            if not JUSTEXT_INTERNALS:
+                yield
+                return
+            with _patched(trafilatura.external, JT_STOPLIST=None, jt_stoplist_init=self.all_stop_words), \
+                    _patched(justext.core, define_stoplist=self.define_stoplist):
+                yield
 
 
-_FASTER_PASSES = _FasterPasses()
+_FASTER_PASSES = _FasterPasses() if TRAFILATURA_INTERNALS else None
 
 
 def faster_passes():
     """Context manager: trafilatura's link-density pass and jusText fallback without their repeated
     work (see above), while inside."""
     return _FASTER_PASSES.swapped_in()
+
+
+if not TRAFILATURA_INTERNALS:  # the public path (see TRAFILATURA_INTERNALS): same text, slower
+    from contextlib import nullcontext as faster_passes  # noqa: F811
+    from contextlib import nullcontext as faster_xpaths  # noqa: F811
+    from trafilatura import load_html as parse_html  # noqa: F811
