@@ -223,7 +223,8 @@ def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig,
             bar.update(job, advance=len(group), records=records)
 
     near = None
-    if cfg.dedup.near and commit.table_version(ds.docs) is not None:
+    # An empty docs table has no near-duplicates: the stage's imports (a CPU-second) are skipped.
+    if cfg.dedup.near and commit.table_version(ds.docs) is not None and open_table(ds, "docs").to_pyarrow_dataset().count_rows():
         cfg = cfg.model_copy(update={"dedup": cfg.dedup.banded()})  # the builds row records the bands used
         near = steps.near_dedup(ds, cfg.dedup, dask_address, build_id)
 
