@@ -1,4 +1,4 @@
-"""Whole document build, one core: tokenmill's DocumentPipeline against datatrove's FineWeb chain.
+"""The whole `tokenmill build`, one core, against datatrove's FineWeb chain with its writer.
 
     python -m bench.bench_build [--quick]
 
@@ -10,21 +10,23 @@ twice (tokenmill would take it as text and skip extraction, datatrove would run 
 plain text). The WAT is metadata, not documents.
 
 What is timed, per core (one process pinned to one CPU, as `taskset -c N`, with OMP, MKL and
-OpenBLAS at one thread), each in a fresh process, the file list read K times over in one run:
-- tokenmill: `DocumentPipeline(BuildConfig()).process_unit(unit)` over `expand_inputs(files)`
-  (read -> extract -> langid -> quality), plus building each unit's docs and rejects Arrow tables.
-  Exact and near dedup are not part of datatrove's chain, so they are not run here (they live in
-  the build's parent process and after it, and have their own benchmark).
-- datatrove 0.10.1: the FineWeb recipe by `LocalPipelineExecutor(tasks=1, workers=1)` in its own
-  virtual environment (bench/datatrove_build.py), its LanguageFilter on the same lid.176.ftz and
-  its Trafilatura with deduplicate=False (the input repeats). Twice: as released (it pins
-  trafilatura < 1.12) and with tokenmill's trafilatura first on its path (trafilatura_overlay), so
-  that neither the speed ratio nor the agreement credits or blames a different extractor version.
-Both are divided by the same count: the HTML responses in the input (82 per pass), the documents
-that enter either chain, per second of wall time for the whole chain. The runs alternate
-(tokenmill, datatrove, datatrove on tokenmill's trafilatura; three rounds or more); the table gives
-medians and the median ratio with its min-max. K is chosen so that every run lasts at least
---min-seconds (20 s; --quick: one pass, no minimum).
+OpenBLAS at one thread), each a fresh process, whole (imports and start-up included; user + system
+CPU of the whole process tree, and the peak RSS of its largest process, from wait4):
+- tokenmill: the `tokenmill build --workers 1` command on K copies of the files, as a user runs it
+  with no Prefect server configured (read -> extract -> langid -> quality, Delta Lake commits, exact
+  and near dedup, the stats tables printed); per-stage seconds from the stats/stages table it wrote.
+- datatrove 0.10.1: the FineWeb recipe with its JSONL writer by `LocalPipelineExecutor(tasks=1,
+  workers=1)` in its own virtual environment (bench/datatrove_build.py) on the same copies, its
+  LanguageFilter on the same lid.176.ftz and its Trafilatura with deduplicate=False (the copies
+  repeat), as released (it pins trafilatura < 1.12). Its agreement with tokenmill is measured twice:
+  as released and with tokenmill's trafilatura first on its path (trafilatura_overlay), so that the
+  agreement neither credits nor blames a different extractor version.
+- the fixed cost: the same commands on a one-record WARC (and `tokenmill build` on one kept page, and
+  `tokenmill build --prefect`, a flow on Prefect's temporary API server, for comparison).
+Every measurement runs once per round, in turn (three rounds or more); the tables give medians with
+min-max, the whole-job ratio (datatrove's CPU-seconds over tokenmill's) and the stage-work ratio
+(read through quality, each chain's own step clocks). K is --copies (8; --quick: 1). The input's
+page sizes are tabulated with the share of tokenmill's extraction CPU per size bucket.
 
 Agreement, against each datatrove: one untimed pass of each, recording every record's fate
 (datatrove's filters get exclusion writers for their reasons, and taps around Trafilatura show
@@ -41,10 +43,14 @@ Writes bench/results/build.md and prints it.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import gzip
 import json
 import math
 import os
 import platform
+import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -67,6 +73,10 @@ DATATROVE_VENV_PYTHON = REPO / ".venv-bench" / "bin" / "python"
 DATATROVE_SETUP = REPO / "bench" / "setup_datatrove.sh"
 ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 HTML_TYPES = ("text/html", "application/xhtml+xml")
+ONE_RECORD = "cc-main-2024-22_whirlwind_1page.warc.gz"  # the fixed-cost input: one HTML page (Aragonese)
+# ... and one that is kept (an English news article of the extraction benchmark), so that the
+# near-dedup stage runs too
+ONE_KEPT_PAGE = "extraction/html/16c30add7e96315e9cc957d85aa876ccb6b70055f0ddab51547a586117cc1f56.html.gz"
 
 # datatrove's step and reason names -> tokenmill's stage:reason vocabulary, so the two verdicts of
 # a record compare as strings ("quality:gopher_quality:min_doc_words" on both sides).
@@ -174,6 +184,23 @@ def read_responses(paths: list[Path]) -> list[Response]:
     return found
 
 
+def corpus_copies(paths: list[Path], repeat: int, folder: Path) -> list[Path]:
+    """`repeat` copies of each file under other names (hard links where possible): both chains read
+    them all, and tokenmill's resume and exact dedup see distinct inputs, as in a real crawl."""
+    folder.mkdir(parents=True, exist_ok=True)
+    copies = []
+    for rep in range(repeat):
+        for path in paths:
+            copy = folder / f"copy{rep}_{path.name}"
+            if not copy.exists():
+                try:
+                    os.link(path, copy)
+                except OSError:
+                    shutil.copyfile(path, copy)
+            copies.append(copy)
+    return copies
+
+
 # ---- measurements, each in a fresh process pinned to one CPU ---------------------------------------
 
 
@@ -230,6 +257,28 @@ def extracted_texts(pipeline, units) -> dict[tuple[str, int], str | None]:
     return texts
 
 
+def extraction_costs(paths: list[str]) -> dict:
+    """Each HTML record's body size and the CPU-seconds tokenmill's extraction takes on it (after one
+    untimed pass, so that no one-time set-up is charged to the first page)."""
+    from pipeline.config import BuildConfig
+    from pipeline.extract import Extractor
+    from pipeline.readers import expand_inputs, read_unit
+    from pipeline.records import Rejection
+
+    cfg = BuildConfig()
+    extractor = Extractor(cfg.extract)
+    records = [r for unit in expand_inputs(paths) for r in read_unit(unit, cfg.read)
+               if not isinstance(r, Rejection) and r.kind == "html"]
+    for record in records:
+        extractor(record)
+    costs = []
+    for record in records:
+        started = time.process_time()
+        extractor(record)
+        costs.append((len(record.body), time.process_time() - started))
+    return {"costs": costs}
+
+
 def judge_tokenmill(texts_file: str) -> dict:
     """tokenmill's langid and quality verdict ("kept" or "stage:reason") on each {id, text} of a JSONL file."""
     from pipeline.config import BuildConfig
@@ -251,24 +300,79 @@ def judge_tokenmill(texts_file: str) -> dict:
     return {"verdicts": verdicts}
 
 
-MEASURES = {"tokenmill": measure_tokenmill, "judge": judge_tokenmill}
+MEASURES = {"tokenmill": measure_tokenmill, "judge": judge_tokenmill, "extraction_costs": extraction_costs}
 
 
-def run_child(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> dict:
-    """Run one measurement process on one CPU with one thread; its last stdout line is its JSON result."""
+def become_subreaper() -> None:
+    """Processes a measured process leaves behind (multiprocessing's forkserver, which outlives its
+    parent for a moment, with the workers it forked) are re-parented to this process instead of
+    init, so that waiting for them adds their CPU to RUSAGE_CHILDREN (prctl PR_SET_CHILD_SUBREAPER)."""
+    ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
+
+
+def run_process(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[str, dict]:
+    """Run one process on one CPU with one thread; its stdout, and what the whole process cost:
+    wall seconds, CPU-seconds (user + system of the whole process tree: datatrove's extraction
+    sandboxes, Prefect's temporary server, tokenmill's forkserver and workers) and the peak resident
+    memory of its largest process."""
     cpu = min(os.sched_getaffinity(0))
-    env = {**os.environ, **ONE_THREAD, **(env or {})}
-    with tempfile.TemporaryFile(mode="w+") as errors:
-        child = subprocess.run(
-            args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=errors, text=True,
-            # What `taskset -c N` does; child processes (datatrove's extraction sandbox) inherit it.
+    become_subreaper()
+    with tempfile.TemporaryFile(mode="w+") as out, tempfile.TemporaryFile(mode="w+") as errors:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        child = subprocess.Popen(
+            args, cwd=cwd, env={**env, **ONE_THREAD}, stdout=out, stderr=errors, text=True,
+            # What `taskset -c N` does; child processes inherit it.
             preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
         )
+        _, status, usage = os.wait4(child.pid, 0)
+        seconds = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        peak = usage.ru_maxrss
+        while True:  # processes it left running (a forkserver) are ours now: wait for them too
+            try:
+                peak = max(peak, os.wait4(-1, 0)[2].ru_maxrss)
+            except ChildProcessError:
+                break
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
         if child.returncode != 0:
             errors.seek(0)
             tail = errors.read()[-3000:]
             raise RuntimeError(f"{' '.join(args[:3])} ... failed (exit {child.returncode}):\n{tail}")
-    return json.loads(child.stdout.strip().splitlines()[-1])
+        out.seek(0)
+        tree_cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        cost = {"wall": seconds, "cpu": tree_cpu, "max_rss_mb": peak / 1024}
+        return out.read(), cost
+
+
+def run_child(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> dict:
+    """A measurement process whose last stdout line is its JSON result; with its whole-process
+    cost under "process"."""
+    stdout, cost = run_process(args, cwd, {**os.environ, **(env or {})})
+    return {**json.loads(stdout.strip().splitlines()[-1]), "process": cost}
+
+
+def run_tokenmill_cli(inputs: list[Path], work: Path, prefect: bool = False) -> dict:
+    """`tokenmill build --workers 1` as a user runs it (no Prefect server configured; with `prefect`,
+    `--prefect`: a flow on Prefect's temporary API), into a fresh warehouse; its whole-process cost,
+    and the per-stage seconds and counts it recorded in stats/stages."""
+    from warehouse.layout import DatasetPaths
+    from warehouse.read import scan
+
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PYTHONPATH=str(REPO), PREFECT_HOME=str(work / "prefect"), TOKENMILL_HOME=str(work))
+    args = [sys.executable, "-m", "flows.cli", "build", *map(str, inputs), "--warehouse", str(work / "wh"),
+            "--dataset", "bench", "--workers", "1", *(["--prefect"] if prefect else [])]
+    _, cost = run_process(args, work, env)
+    rows = scan(DatasetPaths(str(work / "wh"), "bench"), "stages").collect()
+    stages = {
+        name: {"in": int(group["records_in"].sum()), "dropped": int(group["dropped"].sum()),
+               "seconds": float(group["seconds"].sum())}
+        for (name,), group in rows.group_by("stage")
+    }
+    return {"seconds": cost["wall"], "cpu_seconds": cost["cpu"], "process": cost, "stages": stages}
 
 
 def run_tokenmill(paths: list[Path], repeat: int, decisions: bool = False) -> dict:
@@ -285,8 +389,8 @@ def run_datatrove(python: Path, paths: list[Path], repeat: int, ftz: Path, decis
         args = [str(python), str(DATATROVE_SCRIPT), "--warc-dir", str(warc_dir), "--repeat", str(repeat),
                 "--ftz", str(ftz), "--work", work]
         args += [a for p in paths for a in ("--file", p.name)]
-        if decisions:
-            args.append("--decisions")
+        if decisions:  # decisions, not speed: the machine's load must not time pages out
+            args += ["--decisions", "--extract-timeout", "60"]
         return run_child(args, Path(work), {"PYTHONPATH": str(overlay)} if overlay else None)
 
 
@@ -495,8 +599,20 @@ def median_range(values: list[float], fmt: str = "{:.1f}") -> str:
     return f"{fmt.format(statistics.median(values))} ({fmt.format(values[0])}–{fmt.format(values[-1])})"
 
 
+DT_STAGE_STEPS = ("Warc", "Trafilatura", "Language", "Gopher Repetition", "Gopher Quality", "C4", "FineWeb")
+TM_STAGE_STEPS = ("read", "extract", "langid", "quality")
+
+
+def stage_seconds(run: dict) -> float:
+    """Seconds in the per-record stages, read through quality, of one run (either chain)."""
+    if "stages" in run:
+        return sum(run["stages"].get(name, {}).get("seconds", 0.0) for name in TM_STAGE_STEPS)
+    return sum(step["seconds"] for step in run["steps"] if any(key in step["name"] for key in DT_STAGE_STEPS))
+
+
 def step_rows(ours: list[dict], theirs: list[dict], repeat: int, same: list[dict] | None = None) -> list[str]:
-    """Per-step seconds per pass and docs/s (documents entering the step), medians over the runs."""
+    """Per-step seconds per pass and docs/s (documents entering the step), medians over the runs;
+    then the whole process, whose CPU-seconds beyond its steps are start-up, commits and the rest."""
 
     def tm_step(name: str) -> tuple[float, float]:
         seconds = statistics.median(r["stages"].get(name, {}).get("seconds", 0.0) for r in ours) / repeat
@@ -512,9 +628,11 @@ def step_rows(ours: list[dict], theirs: list[dict], repeat: int, same: list[dict
         return f"{seconds:.2f} | {docs:.0f} | {rate}"
 
     names = [s["name"] for s in theirs[0]["steps"]]
-    dt_index = {key: next(i for i, n in enumerate(names) if key in n) for key in
-                ("Warc", "Trafilatura", "Language", "Gopher Repetition", "Gopher Quality", "C4", "FineWeb", "Jsonl")}
+    dt_index = {key: next(i for i, n in enumerate(names) if key in n) for key in (*DT_STAGE_STEPS, "Jsonl")}
     quality_seconds = sum(dt_step(dt_index[k])[0] for k in ("Gopher Repetition", "Gopher Quality", "C4", "FineWeb"))
+    tm_stages = statistics.median(stage_seconds(r) for r in ours) / repeat
+    dt_stages = statistics.median(stage_seconds(r) for r in theirs) / repeat
+    stage_ratios = [stage_seconds(b) / stage_seconds(a) for a, b in zip(ours, theirs)]
     rows = [
         "| step | tokenmill s/pass | docs in | docs/s | datatrove s/pass | docs in | docs/s |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -525,24 +643,55 @@ def step_rows(ours: list[dict], theirs: list[dict], repeat: int, same: list[dict
     ]
     for key in ("Gopher Repetition", "Gopher Quality", "C4", "FineWeb"):
         rows.append(f"| &nbsp;&nbsp;{key} | – | – | – | {cell(*dt_step(dt_index[key]))} |")
-    rows.append(f"| write rows (Arrow tables / JSONL) | {cell(*tm_step('tables'))} | {cell(*dt_step(dt_index['Jsonl']))} |")
-    tm_wall = statistics.median(r["seconds"] for r in ours) / repeat
-    dt_wall = statistics.median(r["seconds"] for r in theirs) / repeat
-    tm_rest = statistics.median(r["seconds"] - sum(c["seconds"] for c in r["stages"].values()) for r in ours) / repeat
-    dt_rest = statistics.median(r["seconds"] - sum(s["seconds"] for s in r["steps"]) for r in theirs) / repeat
-    rows.append(f"| not in any step (setup, plumbing) | {tm_rest:.2f} | | | {dt_rest:.2f} | | |")
-    rows.append(f"| whole chain, wall | {tm_wall:.2f} | | | {dt_wall:.2f} | | |")
+    rows += [
+        f"| **stage work, read → quality** | **{tm_stages:.2f}** | | | **{dt_stages:.2f}** | | "
+        f"**datatrove / tokenmill {median_range(stage_ratios, '{:.2f}')}×** |",
+        f"| exact dedup (at commit) | {cell(*tm_step('exact_dedup'))} | – | – | – |",
+        f"| near dedup (MinHash LSH, whole dataset) | {cell(*tm_step('dedup'))} | – | – | – |",
+        f"| write JSONL | – | – | – | {cell(*dt_step(dt_index['Jsonl']))} |",
+    ]
+    tm_cpu = statistics.median(r["process"]["cpu"] for r in ours) / repeat
+    dt_cpu = statistics.median(r["process"]["cpu"] for r in theirs) / repeat
+    rows.append(f"| whole process, CPU-seconds (imports, start-up, commits, stats printed) | {tm_cpu:.2f} | | "
+                f"| {dt_cpu:.2f} | | |")
     if same:
         extract_index = next(i for i, s in enumerate(same[0]["steps"]) if "Trafilatura" in s["name"])
         same_extract = statistics.median(r["steps"][extract_index]["seconds"] for r in same) / repeat
-        same_wall = statistics.median(r["seconds"] for r in same) / repeat
+        same_cpu = statistics.median(r["process"]["cpu"] for r in same) / repeat
         rows.append(f"\ndatatrove on tokenmill's trafilatura {same[0]['versions']['trafilatura']}: extraction "
-                    f"{same_extract:.2f} s per pass, whole chain {same_wall:.2f} s (tokenmill's extract step also "
+                    f"{same_extract:.2f} s per pass, stage work {statistics.median(stage_seconds(r) for r in same) / repeat:.2f} s, "
+                    f"whole process {same_cpu:.2f} CPU-s per pass (tokenmill's extract step also "
                     "takes the title and the date, which datatrove's does not).")
     timeouts = statistics.median(r["steps"][dt_index["Trafilatura"]]["timeouts"] for r in theirs) / repeat
     if timeouts:
         rows.append(f"\ndatatrove's Trafilatura timed out (its default 1 s per page) on {timeouts:.0f} page(s) per pass; "
                     "each costs the full second plus a new sandbox process.")
+    return rows
+
+
+SIZE_BUCKETS = ((0, 10_000, "< 10 KB"), (10_000, 50_000, "10–50 KB"), (50_000, 100_000, "50–100 KB"),
+                (100_000, 350_000, "100–350 KB"), (350_000, math.inf, "≥ 350 KB"))
+
+
+def size_rows(costs: list[tuple[int, float]]) -> list[str]:
+    """HTML records by body size: how many, their share of the bytes and of tokenmill's extraction CPU."""
+    total_bytes = sum(size for size, _ in costs) or 1
+    total_cpu = sum(cpu for _, cpu in costs) or 1
+    rows = ["| HTML body size | records | share of records | share of HTML bytes | share of extraction CPU "
+            "| extraction CPU-ms per record (median) |", "|---|---:|---:|---:|---:|---:|"]
+    for low, high, label in SIZE_BUCKETS:
+        bucket = [(size, cpu) for size, cpu in costs if low <= size < high]
+        if not bucket:
+            continue
+        rows.append(
+            f"| {label} | {len(bucket)} | {100 * len(bucket) / len(costs):.0f} % "
+            f"| {100 * sum(b for b, _ in bucket) / total_bytes:.0f} % | {100 * sum(c for _, c in bucket) / total_cpu:.0f} % "
+            f"| {1000 * statistics.median(c for _, c in bucket):.0f} |"
+        )
+    sizes = sorted(size for size, _ in costs)
+    rows.append("")
+    rows.append(f"Sizes: median {sizes[len(sizes) // 2] / 1000:.0f} KB, p90 {sizes[int(0.9 * (len(sizes) - 1))] / 1000:.0f} KB, "
+                f"largest {sizes[-1] / 1000:.0f} KB; extraction {total_cpu:.2f} CPU-s per pass in all.")
     return rows
 
 
@@ -559,7 +708,7 @@ def main(argv: list[str] | None = None) -> str:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="one pass over the input per run (noisy figures)")
     parser.add_argument("--pairs", type=int, default=3, help="alternating tokenmill/datatrove pairs (>= 3)")
-    parser.add_argument("--min-seconds", type=float, default=20.0, help="shortest run; sets how often the input repeats")
+    parser.add_argument("--copies", type=int, default=8, help="copies of the input files each run reads (--quick: 1)")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     parser.add_argument("--args", help=argparse.SUPPRESS)
     opts = parser.parse_args(argv)
@@ -586,70 +735,108 @@ def main(argv: list[str] | None = None) -> str:
     same_pairs = pair_records(responses, tm_decisions["outcomes"], dt_same_decisions["decisions"])
     cross_judge(pairs, dt_python, ftz)
     cross_judge(same_pairs, dt_python, ftz)
-    one_pass = min(tm_decisions["seconds"], dt_decisions["seconds"])
-    # With a margin: on a shared machine a pass can run much faster than the decision pass did.
-    repeat = 1 if opts.quick else max(1, math.ceil(1.5 * opts.min_seconds / one_pass))
+    costs = run_child([sys.executable, "-m", "bench.bench_build", "--measure", "extraction_costs",
+                       "--args", json.dumps({"paths": [str(p) for p in paths]})], REPO)["costs"]
+    repeat = 1 if opts.quick else max(1, opts.copies)
 
-    ours, theirs, theirs_same = alternate(
-        max(opts.pairs, 1),
-        lambda: run_tokenmill(paths, repeat),
-        lambda: run_datatrove(dt_python, paths, repeat, ftz),
-        lambda: run_datatrove(dt_python, paths, repeat, ftz, overlay=overlay),
-    )
+    with tempfile.TemporaryDirectory(prefix="bench-build-") as tmp:
+        tmp = Path(tmp)
+        corpus = corpus_copies(paths, repeat, tmp / "corpus")
+        one_record = [p for p in paths if p.name == ONE_RECORD]
+        kept_page = tmp / "page.html"
+        kept_page.write_bytes(gzip.decompress((SHARED / ONE_KEPT_PAGE).read_bytes()))
+        ours, theirs, ours_one, ours_one_prefect, theirs_one, ours_kept = alternate(
+            max(opts.pairs, 1),
+            lambda: run_tokenmill_cli(corpus, tmp / "tokenmill"),
+            lambda: run_datatrove(dt_python, corpus, 1, ftz),
+            lambda: run_tokenmill_cli(one_record, tmp / "tokenmill-one"),
+            lambda: run_tokenmill_cli(one_record, tmp / "tokenmill-one-prefect", prefect=True),
+            lambda: run_datatrove(dt_python, one_record, 1, ftz),
+            lambda: run_tokenmill_cli([kept_page], tmp / "tokenmill-kept"),
+        )
     docs = n_html * repeat
     dt_traf, same_traf = dt_decisions["versions"]["trafilatura"], dt_same_decisions["versions"]["trafilatura"]
 
-    def rate(r: dict) -> float:
-        return docs / r["seconds"]
+    def cpu(r: dict) -> float:
+        return r["process"]["cpu"]
 
     def cpu_rate(r: dict) -> float:
-        return docs / r["cpu_seconds"]
+        return docs / cpu(r)
 
-    ratios = [rate(a) / rate(b) for a, b in zip(ours, theirs)]
-    cpu_ratios = [cpu_rate(a) / cpu_rate(b) for a, b in zip(ours, theirs)]
-    same_ratios = [rate(a) / rate(b) for a, b in zip(ours, theirs_same)]
-    same_cpu_ratios = [cpu_rate(a) / cpu_rate(b) for a, b in zip(ours, theirs_same)]
-    cpu = min(os.sched_getaffinity(0))
+    def wall_rate(r: dict) -> float:
+        return docs / r["process"]["wall"]
+
+    def rss(runs: list[dict]) -> str:
+        return median_range([r["process"]["max_rss_mb"] for r in runs], "{:.0f}")
+
+    cpu_ratios = [cpu(b) / cpu(a) for a, b in zip(ours, theirs)]
+    wall_ratios = [wall_rate(a) / wall_rate(b) for a, b in zip(ours, theirs)]
+    stage_ratios = [stage_seconds(b) / stage_seconds(a) for a, b in zip(ours, theirs)]
+    core = min(os.sched_getaffinity(0))
     command = "python -m bench.bench_build" + (" --quick" if opts.quick else "")
     files = ", ".join(p.name for p in paths)
     report = "\n".join(
         [
-            "# Document build benchmark: tokenmill vs datatrove, one core",
+            "# Document build benchmark: the whole `tokenmill build` against datatrove's chain, one core",
             "",
-            f"Machine: {machine(dt_decisions['versions'])}. {time.strftime('%Y-%m-%d %H:%M')}.",
-            f"Command: `{command}` (part of `make bench`). Each run is a fresh process pinned to CPU {cpu} "
-            f"(as `taskset -c {cpu}`), OMP/MKL/OpenBLAS threads 1; {len(ratios)} alternating pairs.",
+            f"Machine: {machine(dt_decisions['versions'])}. {time.strftime('%Y-%m-%d %H:%M')}. "
+            "**The machine was shared** with other jobs while measuring (load average below): wall times are "
+            "inflated and noisy, CPU-seconds much less so.",
+            f"Command: `{command}` (part of `make bench`). Each run is a fresh process pinned to CPU {core} "
+            f"(as `taskset -c {core}`), OMP/MKL/OpenBLAS threads 1; {len(ours)} rounds, each running every "
+            "measurement below once in turn (tokenmill and datatrove alternate).",
             f"Input: {files} ({sum(p.stat().st_size for p in paths) / 1e6:.1f} MB gzipped; {len(responses)} responses, "
-            f"{n_html} of them HTML), read {repeat}× per run = {docs} HTML documents entering the chain per run. "
-            "The WET is left out (it is plain text of a page the WARCs already hold as HTML).",
-            "tokenmill: `DocumentPipeline(BuildConfig()).process_unit` (read → extract → langid → quality, rows as Arrow); "
-            "no dedup. datatrove: WarcReader → Trafilatura(favour_precision, deduplicate=False) → LanguageFilter(en, same "
-            "lid.176.ftz) → GopherRepetition → GopherQuality → C4(filter_no_terminal_punct=False) → FineWebQuality → "
-            "JsonlWriter, `LocalPipelineExecutor(tasks=1, workers=1)`.",
+            f"{n_html} of them HTML), {repeat} copies of each file (hard links under other names) = {docs} HTML "
+            "documents entering each chain per run; both chains read the same copies. The WET is left out (it is "
+            "plain text of a page the WARCs already hold as HTML).",
+            "tokenmill: `tokenmill build COPIES --workers 1` as a user runs it (no Prefect server configured: the "
+            "build's steps in-process, flows/build_steps.py): read → extract → langid → quality, commits to Delta "
+            "Lake, exact dedup, near dedup, stats tables printed. datatrove 0.10.1: WarcReader → "
+            "Trafilatura(favour_precision, deduplicate=False) → LanguageFilter(en, same lid.176.ftz) → "
+            "GopherRepetition → GopherQuality → C4(filter_no_terminal_punct=False) → FineWebQuality → JsonlWriter, "
+            "`LocalPipelineExecutor(tasks=1, workers=1)` (bench/datatrove_build.py), in its own venv. CPU-seconds "
+            "are the whole process tree's (user + system, imports included, with its worker and server processes), "
+            "from wait4 as their subreaper; peak RSS is the largest single process's.",
             "",
-            "| per core (1 CPU, 1 thread) | HTML docs per second of wall time, median (min–max) "
-            "| HTML docs per CPU-second | wall seconds per run |",
+            "| per core (1 CPU, 1 thread), whole process | HTML docs per CPU-second, median (min–max) "
+            "| CPU-seconds per run | wall seconds per run | peak RSS, MB |",
+            "|---|---:|---:|---:|---:|",
+            f"| tokenmill build | {median_range([cpu_rate(r) for r in ours])} | {median_range([cpu(r) for r in ours])} "
+            f"| {median_range([r['process']['wall'] for r in ours])} | {rss(ours)} |",
+            f"| datatrove 0.10.1 (trafilatura {dt_traf}, as released) | {median_range([cpu_rate(r) for r in theirs])} "
+            f"| {median_range([cpu(r) for r in theirs])} | {median_range([r['process']['wall'] for r in theirs])} | {rss(theirs)} |",
+            f"| **whole job: datatrove CPU / tokenmill CPU, as released** | **{median_range(cpu_ratios, '{:.2f}')}×** | | "
+            f"wall: {median_range(wall_ratios, '{:.2f}')}× | |",
+            f"| **stage work (read → quality): datatrove / tokenmill** | **{median_range(stage_ratios, '{:.2f}')}×** | | | |",
+            "",
+            "Fixed cost: the same commands on a one-record file (" + ONE_RECORD + ", one HTML page):",
+            "",
+            "| one-record file, whole process | CPU-seconds, median (min–max) | wall seconds | peak RSS, MB |",
             "|---|---:|---:|---:|",
-            f"| tokenmill | {median_range([rate(r) for r in ours])} | {median_range([cpu_rate(r) for r in ours])} "
-            f"| {median_range([r['seconds'] for r in ours])} |",
-            f"| datatrove 0.10.1 (trafilatura {dt_traf}, as released) | {median_range([rate(r) for r in theirs])} "
-            f"| {median_range([cpu_rate(r) for r in theirs])} | {median_range([r['seconds'] for r in theirs])} |",
-            f"| datatrove 0.10.1 on tokenmill's trafilatura {same_traf} | {median_range([rate(r) for r in theirs_same])} "
-            f"| {median_range([cpu_rate(r) for r in theirs_same])} | {median_range([r['seconds'] for r in theirs_same])} |",
-            f"| **tokenmill / datatrove as released** | **{median_range(ratios, '{:.2f}')}×** | {median_range(cpu_ratios, '{:.2f}')}× | |",
-            f"| tokenmill / datatrove on trafilatura {same_traf} | {median_range(same_ratios, '{:.2f}')}× "
-            f"| {median_range(same_cpu_ratios, '{:.2f}')}× | |",
+            f"| tokenmill build | **{median_range([cpu(r) for r in ours_one], '{:.2f}')}** "
+            f"| {median_range([r['process']['wall'] for r in ours_one])} | {rss(ours_one)} |",
+            f"| tokenmill build, one English news page (kept: the near-dedup stage runs too) | "
+            f"**{median_range([cpu(r) for r in ours_kept], '{:.2f}')}** "
+            f"| {median_range([r['process']['wall'] for r in ours_kept])} | {rss(ours_kept)} |",
+            f"| tokenmill build --prefect (a flow on Prefect's temporary API server) | "
+            f"{median_range([cpu(r) for r in ours_one_prefect], '{:.2f}')} "
+            f"| {median_range([r['process']['wall'] for r in ours_one_prefect])} | {rss(ours_one_prefect)} |",
+            f"| datatrove 0.10.1 | {median_range([cpu(r) for r in theirs_one], '{:.2f}')} "
+            f"| {median_range([r['process']['wall'] for r in theirs_one])} | {rss(theirs_one)} |",
             "",
-            f"The three alternate (tokenmill, datatrove, datatrove on trafilatura {same_traf}) in each round. "
-            f"datatrove pins trafilatura < 1.12; the third row puts tokenmill's trafilatura first on its path, so "
-            "that the ratio does not credit tokenmill for a newer extractor.",
+            f"Load average while measuring: {load_average()}.",
             "",
-            f"Load average while measuring: {load_average()}. CPU-seconds (user + system, the process and its "
-            "children) count only the work done, so they hold steadier than wall time when other processes share the CPU.",
+            "Per step, seconds per pass over the input and documents per second entering the step (medians over "
+            "the runs; the steps' own clocks, so wall time inside the pinned process):",
             "",
-            "Per step, seconds per pass over the input and documents per second entering the step (medians over the runs):",
+            *step_rows(ours, theirs, repeat),
             "",
-            *step_rows(ours, theirs, repeat, theirs_same),
+            "## Page sizes and where extraction time goes",
+            "",
+            "The input's HTML records by body size, and tokenmill's extraction CPU on them (one more pass, each "
+            "page timed alone after an untimed pass):",
+            "",
+            *size_rows(costs),
             "",
             "## Keep/drop agreement (one pass each, records matched by WARC-Record-ID)",
             "",

@@ -94,14 +94,15 @@ class IdTap(PipelineStep):
                 yield doc
 
 
-def build_pipeline(warc_dir: str, paths_file: Path, ftz: str, work: Path, decisions: bool) -> list:
+def build_pipeline(warc_dir: str, paths_file: Path, ftz: str, work: Path, decisions: bool,
+                   extract_timeout: float = 1.0) -> list:
     def excluded(step: str):
         return JsonlWriter(str(work / "excluded" / step), output_filename="${rank}.jsonl", compression=None) if decisions else None
 
     lid_filter = local_lid_filter(ftz)
     steps = [
         WarcReader(warc_dir, paths_file=str(paths_file), compression="gzip"),
-        Trafilatura(favour_precision=True, deduplicate=False),
+        Trafilatura(favour_precision=True, deduplicate=False, timeout=extract_timeout),
         lid_filter(languages=["en"], exclusion_writer=excluded("langid")),
         GopherRepetitionFilter(exclusion_writer=excluded("gopher_repetition")),
         GopherQualityFilter(exclusion_writer=excluded("gopher_quality")),
@@ -216,6 +217,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ftz", required=True, help="lid.176.ftz path (the one tokenmill uses)")
     parser.add_argument("--work", required=True, help="an empty scratch folder")
     parser.add_argument("--decisions", action="store_true", help="record each document's fate (not for timing)")
+    parser.add_argument("--extract-timeout", type=float, default=1.0,
+                        help="Trafilatura's seconds per page (datatrove's default 1; a decision pass on a "
+                             "loaded machine takes more, so that load does not decide a page's fate)")
     parser.add_argument("--judge", help="instead of the chain: the filters' verdicts on the {id, text} lines of this JSONL")
     opts = parser.parse_args(argv)
 
@@ -232,7 +236,7 @@ def main(argv: list[str] | None = None) -> None:
     paths_file.write_text("".join(f"{name}\n" for _ in range(opts.repeat) for name in opts.file), encoding="utf-8")
 
     executor = LocalPipelineExecutor(
-        pipeline=build_pipeline(opts.warc_dir, paths_file, opts.ftz, work, opts.decisions),
+        pipeline=build_pipeline(opts.warc_dir, paths_file, opts.ftz, work, opts.decisions, opts.extract_timeout),
         tasks=1,
         workers=1,
         logging_dir=str(work / "logs"),
