@@ -140,19 +140,24 @@ def near_dedup_in_process(ds: DatasetPaths, cfg: DedupConfig, dask_address: str 
 
     if dask_address or os.environ.get("TOKENMILL_DASK_ADDRESS"):
         raise ValueError("a Dask scheduler runs the near-dedup stage through Prefect: set PREFECT_API_URL or pass --prefect")
+    build_id = build_id or commit.new_build_id()
     started = time.perf_counter()
-    report = dedup_dataset(ds, cfg, progress=False)
+    report = dedup_dataset(ds, cfg, progress=False, run_id=build_id)
     record_dedup_stage(ds, report, time.perf_counter() - started, build_id)
     return report
 
 
-def record_dedup_stage(ds: DatasetPaths, report: DedupReport, seconds: float, build_id: str | None) -> None:
-    """The near-dedup stage's row in `stats/stages`, under `build_id` (a new id when run on its own)."""
+def record_dedup_stage(ds: DatasetPaths, report: DedupReport, seconds: float, build_id: str) -> None:
+    """The near-dedup stage's row in `stats/stages` under `build_id` (the run id its removals were
+    written down under), then those pending removals cleared."""
+    from pipeline.dedup.store import clear_pending_apply
+
     remaining = open_table(ds, "docs").to_pyarrow_dataset().count_rows()
     commit.record_stage(ds, commit.stage_row(
-        DATASET_SOURCE, build_id or commit.new_build_id(), "dedup",
+        DATASET_SOURCE, build_id, "dedup",
         records_in=remaining + report.removed, dropped=report.removed, seconds=seconds,
     ))
+    clear_pending_apply(ds)  # counted now (a kill before this line: the row above says so)
 
 
 @dataclass(frozen=True)

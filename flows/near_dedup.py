@@ -18,6 +18,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.build_steps import record_dedup_stage
 from pipeline.config import DedupConfig
 from pipeline.dedup import DedupReport, compute_shard_signatures, dedup_dataset, group_band
+from warehouse import commit
 from warehouse.layout import DatasetPaths
 
 sign_shard = task(compute_shard_signatures, name="dedup-sign-shard", cache_policy=NO_CACHE, retries=2)
@@ -40,8 +41,9 @@ def near_dedup(
     """Run the `near-dedup` flow (a subflow when called from build-corpus) on the right task runner,
     then add its row to `stats/stages` under `build_id` (a new id when run on its own)."""
     runner_flow = _near_dedup.with_options(task_runner=task_runner(dask_address))
+    build_id = build_id or commit.new_build_id()
     started = time.perf_counter()
-    report = runner_flow(ds, cfg)
+    report = runner_flow(ds, cfg, build_id)
     # the whole flow: signing and banding run in its tasks
     record_dedup_stage(ds, report, time.perf_counter() - started, build_id)
     return report
@@ -55,5 +57,5 @@ def map_tasks(step, ds: DatasetPaths, items: list, **fixed) -> list:
 
 
 @flow(name="near-dedup")
-def _near_dedup(ds: DatasetPaths, cfg: DedupConfig) -> DedupReport:
-    return dedup_dataset(ds, cfg, map_steps=map_tasks)
+def _near_dedup(ds: DatasetPaths, cfg: DedupConfig, run_id: str) -> DedupReport:
+    return dedup_dataset(ds, cfg, map_steps=map_tasks, run_id=run_id)
