@@ -20,7 +20,12 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from flows import events
+from flows.artifacts import publish_build
+from flows.dataset_limit import one_build_per_dataset
 from flows.near_dedup import near_dedup
+from flows.run_logger import run_logger
+from flows.settings import absolute
 from pipeline.config import BuildConfig
 from pipeline.dedup import DedupReport
 from pipeline.exact_dedup import ExactDeduplicator
@@ -156,6 +161,7 @@ def run_units(units: list[InputUnit], cfg: BuildConfig, workers: int):
 
 
 @flow(name="build-corpus", log_prints=True)
+@one_build_per_dataset
 def build_corpus(
     inputs: list[str],
     warehouse: str = DEFAULT_ROOT,
@@ -164,12 +170,17 @@ def build_corpus(
     progress: bool = True,
     dask_address: str | None = None,
 ) -> BuildSummary:
-    """Build (or extend) dataset `dataset` in `warehouse` from crawl files, folders, globs or URLs."""
+    """Build (or extend) dataset `dataset` in `warehouse` from crawl files, folders, globs or URLs.
+
+    A build that commits a new docs version emits `corpus.built` (flows/events.py)."""
     cfg = config or BuildConfig()
     ds = DatasetPaths(warehouse, dataset)
     build_id = commit.new_build_id()
     started = commit.now()
+    version_before = commit.table_version(ds.docs)
+    log = run_logger()
     units, skipped = plan_inputs(inputs, ds)
+    log.info("build %s of %s: %d inputs to process, %d already committed", build_id, ds.base, len(units), skipped)
     dedup = ExactDeduplicator.for_dataset(ds) if cfg.dedup.exact else None
     workers = min(cfg.workers or os.cpu_count() or 1, max(len(units), 1))
 
@@ -185,6 +196,7 @@ def build_corpus(
                 dedup.remember(new_hashes)
             records += out.records
             bar.update(job, advance=1, records=records)
+            log.info("committed %s: %d records, %d docs", out.unit.key, out.records, tables["docs"].num_rows)
 
     near = None
     if cfg.dedup.near and commit.table_version(ds.docs) is not None:
@@ -198,4 +210,8 @@ def build_corpus(
         "docs_version": summary.docs_version, "rejects_version": summary.rejects_version,
         "config_json": cfg.model_dump_json(), "code_version": git_commit(short=True),
     })
+    log.info("build %s done: docs version %s, rejects version %s", build_id, summary.docs_version, summary.rejects_version)
+    publish_build(ds, build_id, summary.inputs, skipped, summary.docs_version)
+    if summary.docs_version is not None and summary.docs_version != version_before:
+        events.corpus_built(absolute(warehouse), dataset, summary.docs_version, build_id)
     return summary

@@ -226,15 +226,15 @@ def plan(
 
 
 @app.command()
-def serve(
-    name: Annotated[str, typer.Option(help="deployment and dataset name")] = "sample",
-    inputs: Annotated[Optional[list[str]], typer.Option(help="inputs of the build-corpus deployment (default: sample/)")] = None,
-    warehouse: Annotated[Optional[str], typer.Option(help="warehouse root (default: $TOKENMILL_WAREHOUSE or data/warehouse)")] = None,
+def report(
+    dataset: Annotated[str, typer.Argument(help="DIR/NAME of a built dataset")],
+    out: Annotated[Optional[str], typer.Option(help="HTML file (default: DIR/NAME/reports/docs-v<version>.html)")] = None,
 ) -> None:
-    """Serve the build-corpus and train-after-build deployments to the Prefect server in PREFECT_API_URL."""
-    from flows.serve import serve_deployments
+    """Write one self-contained HTML page of plots about the dataset's current version."""
+    from flows.report import write_report
 
-    serve_deployments(name, inputs, warehouse)
+    with clear_errors():
+        console.print(write_report(dataset, out), markup=False, highlight=False)
 
 
 def main() -> None:

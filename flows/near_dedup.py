@@ -15,6 +15,7 @@ from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.run_logger import run_logger
 from pipeline.config import DedupConfig
 from pipeline.dedup import (
     DedupReport,
@@ -71,4 +72,6 @@ def _near_dedup(ds: DatasetPaths, cfg: DedupConfig) -> DedupReport:
     report = resolve_duplicates(ds, cfg, band_paths)
     report.signed = sum(r.docs for r in results)
     report.shards_signed = len(results)
+    run_logger().info("near-dedup of %s: %d shards signed, %d near-duplicates removed in %d clusters",
+                      ds.base, report.shards_signed, report.removed, report.clusters)
     return report
