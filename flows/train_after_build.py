@@ -45,7 +45,7 @@ class TrainAfterBuild:
 
 
 @task(name="tokenize", cache_policy=NO_CACHE)
-def tokenize_step(dataset: str, vocab_size: int, version: int | None) -> TokenizeResult:
+def tokenize_step(dataset: str, vocab_size: int | None, version: int | None) -> TokenizeResult:
     return tokenize_dataset(dataset, vocab_size=vocab_size, version=version)
 
 
@@ -57,7 +57,7 @@ def train_step(tokens_dir: Path, out: Path, cfg: TrainConfig, max_seconds: float
 @flow(name="train-after-build")
 def train_after_build(
     dataset: str,
-    vocab_size: int = VOCAB_SIZE,
+    vocab_size: int | None = VOCAB_SIZE,  # None: sized to the dataset (tokenizer/defaults.py)
     preset: str | None = PRESET,
     config: str | None = None,
     overrides: dict | None = None,
