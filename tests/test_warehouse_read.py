@@ -18,3 +18,19 @@ def test_a_version_past_the_end_names_the_versions_there_are(tmp_path):
         scan(ds, "docs", version=7)
     with pytest.raises(VersionNotFound):
         open_table(ds, "docs", version=-1)
+
+
+def test_the_readmes_polars_block_runs_as_written_on_what_the_demo_builds(tmp_path, monkeypatch):
+    import re
+    from pathlib import Path
+
+    from flows.build_corpus import build_corpus
+
+    repo = Path(__file__).resolve().parent.parent
+    (block,) = [b for b in re.findall(r"```python\n(.*?)```", (repo / "README.md").read_text(), re.S) if "scan_delta" in b]
+    monkeypatch.chdir(tmp_path)
+    build_corpus([str(repo / "sample" / "html")], warehouse="data/warehouse", dataset="sample", progress=False)
+    scope: dict = {}
+    exec(block, scope)
+    assert scope["first"] == scope["builds"]["docs_version"][0]
+    assert scope["docs"].collect().height >= 1
