@@ -8,7 +8,7 @@ silently leaves a default in place.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -56,6 +56,10 @@ class GopherQualityConfig(_Section):
     max_bullet_lines_ratio: float | None = 0.9
     max_ellipsis_lines_ratio: float | None = 0.3
     max_non_alpha_words_ratio: float | None = 0.8
+    # "words": the share of words (tokens with a character outside punctuation) that hold a letter,
+    # as the Gopher paper defines it. "tokens": datatrove 0.10.1's ratio, whose denominator also
+    # counts punctuation tokens, so dialogue and tokenised text (WikiText) fall under 0.8.
+    alpha_words_ratio_over: Literal["words", "tokens"] = "words"
     min_stop_words: int | None = 2
     stop_words: list[str] = ["the", "be", "to", "of", "and", "that", "have", "with"]
 
@@ -88,6 +92,10 @@ class FineWebConfig(_Section):
     enabled: bool = True
     line_punct_thr: float = 0.12
     line_punct_exclude_zero: bool = False
+    # true: a line ending in terminal punctuation then closing quotes or brackets ('...enough."')
+    # counts as terminated, as the FineWeb release's stop characters allowed. false: datatrove
+    # 0.10.1's rule (the last character must be terminal), which drops paragraphs of dialogue.
+    line_punct_after_closing: bool = True
     short_line_thr: float = 0.67
     short_line_length: int = 30
     char_duplicates_ratio: float = 0.01
@@ -99,6 +107,14 @@ class QualityConfig(_Section):
     gopher_quality: GopherQualityConfig = GopherQualityConfig()
     c4: C4Config = C4Config()
     fineweb: FineWebConfig = FineWebConfig()
+
+    @classmethod
+    def datatrove_identical(cls) -> "QualityConfig":
+        """The rules exactly as datatrove 0.10.1 runs them (its two known faults included)."""
+        return cls(
+            gopher_quality=GopherQualityConfig(alpha_words_ratio_over="tokens"),
+            fineweb=FineWebConfig(line_punct_after_closing=False),
+        )
 
 
 class DedupConfig(_Section):
