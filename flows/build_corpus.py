@@ -3,7 +3,8 @@
 Inputs are processed in a process pool (all cores by default); their outputs are committed in
 input order by this process, one input per transaction, with exact dedup applied as they are
 committed. Inputs already committed are skipped, so a killed build resumes where it stopped.
-Then near-duplicates are removed over the whole dataset, and the build's versions are recorded.
+Then near-duplicates are removed over the whole dataset, then documents sharing n-grams with
+evaluation sets (when the config names any), and the build's versions are recorded.
 """
 
 from __future__ import annotations
@@ -20,8 +21,10 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from flows.decontaminate import decontaminate
 from flows.near_dedup import near_dedup
 from pipeline.config import BuildConfig
+from pipeline.decontaminate import DecontaminationReport
 from pipeline.dedup import DedupReport
 from pipeline.exact_dedup import ExactDeduplicator
 from pipeline.process import DOCS_SCHEMA, DocumentPipeline, UnitOutput, rejection_row
@@ -58,6 +61,7 @@ class BuildSummary:
     docs_version: int | None
     rejects_version: int | None
     near_dedup: DedupReport | None = None
+    decontamination: DecontaminationReport | None = None
 
 
 @task(name="plan-inputs", cache_policy=NO_CACHE)
@@ -190,8 +194,12 @@ def build_corpus(
     if cfg.dedup.near and commit.table_version(ds.docs) is not None:
         near = near_dedup(ds, cfg.dedup, dask_address, build_id)
 
+    decontaminated = None
+    if cfg.decontaminate.against and commit.table_version(ds.docs) is not None:
+        decontaminated = decontaminate(ds, cfg.decontaminate, build_id, progress)
+
     summary = BuildSummary(dataset, build_id, len(units) + skipped, skipped,
-                           commit.table_version(ds.docs), commit.table_version(ds.rejects), near)
+                           commit.table_version(ds.docs), commit.table_version(ds.rejects), near, decontaminated)
     commit.record_build(ds, {
         "build_id": build_id, "started_at": started, "finished_at": commit.now(),
         "inputs": summary.inputs, "inputs_skipped": skipped,

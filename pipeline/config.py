@@ -127,12 +127,20 @@ class DedupConfig(_Section):
     verify_jaccard: bool = True  # exact Jaccard check of LSH candidates drops false positives
 
 
+class DecontaminateConfig(_Section):
+    # Evaluation files (JSONL, Parquet or text; paths or fsspec URLs): a document sharing any
+    # n-gram with them is rejected (`decontamination`) after dedup. Empty: the step does not run.
+    against: list[str] = []
+    ngram: int = Field(13, gt=0)  # words per n-gram, normalised as the dedup shingles are
+
+
 class BuildConfig(_Section):
     read: ReadConfig = ReadConfig()
     extract: ExtractConfig = ExtractConfig()
     langid: LangIdConfig = LangIdConfig()
     quality: QualityConfig = QualityConfig()
     dedup: DedupConfig = DedupConfig()
+    decontaminate: DecontaminateConfig = DecontaminateConfig()
     workers: int | None = Field(None, gt=0)  # processes; default: all cores
 
 
