@@ -112,3 +112,18 @@ def test_an_evaluation_text_shorter_than_n_words_gives_no_ngram(tmp_path):
     assert len(index.hashes) == 2  # 14 words: two 13-grams; the 6-word paragraph none
     file_number, shared = index.match(["the cat sat on the mat", "x " + " ".join(f"W{i}" for i in range(13)) + " y"])
     assert file_number.tolist() == [-1, 0] and shared.tolist() == [0, 1]
+
+
+@pytest.mark.shared
+def test_the_decontaminate_command_reports_what_it_removed(corpus):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    ds, qa, book, _ = corpus
+    before = scan(ds).select(pl.len()).collect().item()
+    result = CliRunner().invoke(app, ["decontaminate", ds.base, "--against", str(qa), "--against", str(book)])
+    assert result.exit_code == 0, result.output
+    assert f"decontamination: 14 of {before} documents removed" in " ".join(result.output.split())
+    missing = CliRunner().invoke(app, ["decontaminate", ds.base, "--against", str(qa.with_name("nope.jsonl"))])
+    assert missing.exit_code == 2 and "nope.jsonl" in missing.output

@@ -107,3 +107,23 @@ def test_an_existing_out_is_refused_and_a_failed_export_leaves_nothing(wiki, tmp
     with pytest.raises(OSError, match="disk full"):
         export_dataset(ds, "parquet", tmp_path / "out", progress=False)
     assert list(tmp_path.iterdir()) == [tmp_path / "taken"]
+
+
+@pytest.mark.shared
+def test_the_export_command_writes_parquet_and_says_where(wiki, tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    ds, _, docs = wiki
+    result = CliRunner().invoke(app, ["export", ds.base, "--format", "parquet", "--out", str(tmp_path / "x"), "--shard-mb", "0.02"])
+    assert result.exit_code == 0, result.output
+    assert f"{docs.height:,} documents" in result.output
+    assert pl.read_parquet(tmp_path / "x" / "*.parquet").height == docs.height
+    assert len(list((tmp_path / "x").glob("*.parquet"))) > 1
+
+    bad = CliRunner().invoke(app, ["export", ds.base, "--format", "csv", "--out", str(tmp_path / "y")])
+    assert bad.exit_code == 2 and "unknown export format 'csv'" in bad.output
+    missing = CliRunner().invoke(app, ["export", ds.base, "--format", "jsonl", "--out", str(tmp_path / "z"), "--version", "999"])
+    assert missing.exit_code == 2 and "999" in missing.output, missing.output
+    assert not (tmp_path / "z").exists()

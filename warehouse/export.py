@@ -31,6 +31,7 @@ from typing import Literal
 import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
+from deltalake.exceptions import DeltaError
 from tqdm import tqdm
 
 from warehouse.commit import now
@@ -72,13 +73,21 @@ def _builds_of(ds: DatasetPaths, version: int) -> list[dict]:
 
 
 def _shards(batches: Iterator[pa.RecordBatch], shard_bytes: int) -> Iterator[tuple[int, pa.RecordBatch]]:
-    """(shard number, batch): a new shard starts once the current one holds `shard_bytes`."""
+    """(shard number, rows): a new shard starts once the current one holds `shard_bytes` of Arrow
+    data; a batch larger than the room left is cut (by its mean row size), so shards stay near
+    the size asked for whatever the Delta files' batch size."""
     shard, size = 0, 0
     for batch in batches:
-        if size and size + batch.nbytes > shard_bytes:
-            shard, size = shard + 1, 0
-        size += batch.nbytes
-        yield shard, batch
+        row_bytes = max(batch.nbytes // max(batch.num_rows, 1), 1)
+        start = 0
+        while start < batch.num_rows:
+            if size and size + row_bytes > shard_bytes:
+                shard, size = shard + 1, 0
+            rows = max((shard_bytes - size) // row_bytes, 1)
+            piece = batch.slice(start, rows)
+            start += piece.num_rows
+            size += piece.num_rows * row_bytes
+            yield shard, piece
 
 
 def _write_parquet(batches: Iterator[pa.RecordBatch], folder: Path, shard_bytes: int, schema: pa.Schema) -> list[dict]:
@@ -163,7 +172,13 @@ def export_dataset(
     out = Path(out)
     if out.exists():
         raise ExportError(f"{out} already exists; export writes a new folder")
-    table = open_table(ds, "docs", version)
+    latest = open_table(ds, "docs").version()
+    if version is not None and not 0 <= version <= latest:
+        raise ExportError(f"{ds.docs} has no version {version}; its versions are 0 to {latest}")
+    try:
+        table = open_table(ds, "docs", version)
+    except DeltaError as exc:  # e.g. an old version whose log was cleaned up
+        raise ExportError(f"{ds.docs}: cannot open version {version}: {exc}") from None
     version = table.version()
     schema = scan(ds, "docs", version).head(0).collect().to_arrow().schema
     rows = table.to_pyarrow_dataset().count_rows()
