@@ -51,6 +51,9 @@ def print_stats(dataset: str) -> None:
     print_frame(f"{ds.name}: stages (all inputs)", stats.stages(ds))
     print_frame(f"{ds.name}: languages", stats.languages(ds))
     print_frame(f"{ds.name}: quality signals of kept documents", stats.quality(ds))
+    redacted = stats.redactions(ds)
+    if redacted.height:
+        print_frame(f"{ds.name}: PII redacted in kept documents", redacted)
 
 
 def print_dedup_report(report) -> None:

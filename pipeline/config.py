@@ -128,6 +128,27 @@ class DedupConfig(_Section):
     verify_jaccard: bool = True  # exact Jaccard check of LSH candidates drops false positives
 
 
+class UrlFilterConfig(_Section):
+    # UT1-format list files (paths or fsspec URLs; one domain or scheme-less URL per line). None
+    # ships with tokenmill: see the README for where to get them. No lists and no words: the
+    # stage does not run.
+    blocklists: list[str] = []
+    allowlists: list[str] = []  # same format; an allowed domain or URL wins over every block rule
+    banned_words: list[str] = []  # a URL holding one of these as a word is rejected
+
+
+class PiiConfig(_Section):
+    enabled: bool = True  # on by default, as in FineWeb
+    emails: bool = True
+    ips: bool = True
+    only_public_ips: bool = True  # private, loopback and reserved addresses are not PII
+    # Used in turn within a document. FineWeb's (datatrove PIIFormatter's) defaults.
+    email_replacement: Annotated[list[str], Field(min_length=1)] = ["email@example.com", "firstname.lastname@example.org"]
+    ip_replacement: Annotated[list[str], Field(min_length=1)] = [
+        "22.214.171.124", "126.96.36.199", "188.8.131.52", "184.108.40.206", "220.127.116.11", "18.104.22.168"]
+    ipv6_replacement: Annotated[list[str], Field(min_length=1)] = ["2001:db8::1"]  # the documentation prefix
+
+
 class DecontaminateConfig(_Section):
     # Evaluation files (JSONL, Parquet or text; paths or fsspec URLs): a document sharing any
     # n-gram with them is rejected (`decontamination`) after dedup. Empty: the step does not run.
@@ -140,6 +161,8 @@ class BuildConfig(_Section):
     extract: ExtractConfig = ExtractConfig()
     langid: LangIdConfig = LangIdConfig()
     quality: QualityConfig = QualityConfig()
+    url_filter: UrlFilterConfig = UrlFilterConfig()
+    pii: PiiConfig = PiiConfig()
     dedup: DedupConfig = DedupConfig()
     decontaminate: DecontaminateConfig = DecontaminateConfig()
     workers: int | None = Field(None, gt=0)  # processes; default: all cores

@@ -40,6 +40,7 @@ from tqdm import tqdm
 from pipeline.dedup.minhash import flat_shingle_hashes
 from pipeline.readers.inputs import format_from_name, gunzipped, open_file
 from warehouse.commit import move_to_rejects, new_build_id, record_stage, stage_row
+from warehouse.errors import MissingFileError, UsageError
 from warehouse.layout import DatasetPaths
 from warehouse.read import iter_doc_batches, open_table
 from warehouse.schema import DATASET_SOURCE
@@ -61,8 +62,21 @@ def _strings(value) -> Iterator[str]:
             yield from _strings(item)
 
 
+class EvaluationFileError(UsageError):
+    """An evaluation file that cannot be read as its name says (one line naming it)."""
+
+
 def evaluation_texts(path: str) -> Iterator[str]:
     """The texts of one evaluation file (see the module doc for the formats)."""
+    try:
+        yield from _evaluation_texts(path)
+    except FileNotFoundError:
+        raise MissingFileError(f"evaluation file not found: {path}") from None
+    except (OSError, EOFError, pa.ArrowException, UnicodeDecodeError) as exc:
+        raise EvaluationFileError(f"{path}: cannot read it as an evaluation file: {exc}") from None
+
+
+def _evaluation_texts(path: str) -> Iterator[str]:
     kind = format_from_name(path)
     if kind == "parquet":
         with open_file(path) as handle:
@@ -79,7 +93,7 @@ def evaluation_texts(path: str) -> Iterator[str]:
                     try:
                         yield from _strings(json.loads(line))
                     except ValueError as exc:
-                        raise ValueError(f"{path}: line {number} is not JSON: {exc}") from None
+                        raise EvaluationFileError(f"{path}: line {number} is not JSON: {exc}") from None
             return
         paragraph: list[str] = []
         for raw in stream:
@@ -91,6 +105,26 @@ def evaluation_texts(path: str) -> Iterator[str]:
                 paragraph = []
         if paragraph:
             yield "".join(paragraph)
+
+
+def _join_unique(chunks: list[np.ndarray]) -> np.ndarray:
+    """The distinct values of some uint64 arrays, sorted, in about twice their size of memory
+    (joined, the list emptied, sorted in place, repeats dropped)."""
+    joined = np.concatenate(chunks) if chunks else np.empty(0, np.uint64)
+    del chunks[:]
+    joined.sort()
+    keep = np.empty(len(joined), bool)
+    keep[:1] = True
+    np.not_equal(joined[1:], joined[:-1], out=keep[1:])
+    return joined[keep]
+
+
+def _contains(sorted_values: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """Whether each query is in the sorted array (bool per query)."""
+    if len(sorted_values) == 0:
+        return np.zeros(len(queries), bool)
+    pos = np.minimum(np.searchsorted(sorted_values, queries), len(sorted_values) - 1)
+    return sorted_values[pos] == queries
 
 
 def _batches(texts: Iterator[str]) -> Iterator[list[str]]:
@@ -123,29 +157,27 @@ class NgramIndex:
     @classmethod
     def build(cls, files: list[str | Path], n: int = 13, progress: bool = False) -> "NgramIndex":
         if n < 1:
-            raise ValueError(f"n-gram size must be at least 1, got {n}")
+            raise UsageError(f"n-gram size must be at least 1, got {n}")
         if not files:
-            raise ValueError("no evaluation files to decontaminate against")
+            raise UsageError("no evaluation files to decontaminate against")
         names = [str(f) for f in files]
         if len(names) > np.iinfo(np.uint16).max:
-            raise ValueError(f"at most {np.iinfo(np.uint16).max} evaluation files, got {len(names)}")
-        parts: list[np.ndarray] = []
+            raise UsageError(f"at most {np.iinfo(np.uint16).max} evaluation files, got {len(names)}")
+        hashes, file_of = np.empty(0, np.uint64), np.empty(0, np.uint16)
         per_file: list[int] = []
         for number, name in enumerate(tqdm(names, desc="decontamination index", unit="file", disable=not progress)):
-            file_parts = []
-            for batch in _batches(evaluation_texts(name)):
-                flat, offsets, words = flat_shingle_hashes(batch, n)
-                long_enough = np.repeat(words >= n, np.diff(offsets))
-                file_parts.append(np.unique(flat[long_enough]))
-            hashes = np.unique(np.concatenate(file_parts)) if file_parts else np.empty(0, np.uint64)
-            per_file.append(len(hashes))
-            parts.append(hashes)
-        file_numbers = np.concatenate([np.full(len(p), i, np.uint16) for i, p in enumerate(parts)])
-        all_hashes = np.concatenate(parts) if parts else np.empty(0, np.uint64)
-        del parts
-        # np.unique keeps the first occurrence's index: the first file (in the order given) wins.
-        hashes, first = np.unique(all_hashes, return_index=True)
-        return cls(n, names, hashes, file_numbers[first], per_file)
+            part = _join_unique([
+                np.unique(flat[np.repeat(words >= n, np.diff(offsets))])
+                for flat, offsets, words in (flat_shingle_hashes(batch, n) for batch in _batches(evaluation_texts(name)))
+            ])
+            per_file.append(len(part))
+            # Merged into the sorted index by insertion positions (a linear merge, no argsort over
+            # everything): an n-gram an earlier file holds stays that file's.
+            part = part[~_contains(hashes, part)]
+            at = np.searchsorted(hashes, part)
+            hashes, file_of = np.insert(hashes, at, part), np.insert(file_of, at, np.uint16(number))
+            del part, at
+        return cls(n, names, hashes, file_of, per_file)
 
     def match(self, texts: pa.Array | pa.ChunkedArray | list[str]) -> tuple[np.ndarray, np.ndarray]:
         """For each text: the file number of its first n-gram found in the index (-1: none), and
@@ -157,7 +189,7 @@ class NgramIndex:
         if len(self.hashes) == 0 or len(flat) == 0:
             return file_number, shared
         pos = np.minimum(np.searchsorted(self.hashes, flat), len(self.hashes) - 1)
-        hit = self.hashes[pos] == flat
+        hit = self.hashes[pos] == flat  # as _contains, keeping the positions for the file numbers
         text_of = np.repeat(np.arange(n_texts), np.diff(offsets))
         np.add.at(shared, text_of[hit], 1)
         hit_texts, first_hit = np.unique(text_of[hit], return_index=True)

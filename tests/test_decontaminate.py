@@ -127,3 +127,14 @@ def test_the_decontaminate_command_reports_what_it_removed(corpus):
     assert f"decontamination: 14 of {before} documents removed" in " ".join(result.output.split())
     missing = CliRunner().invoke(app, ["decontaminate", ds.base, "--against", str(qa.with_name("nope.jsonl"))])
     assert missing.exit_code == 2 and "nope.jsonl" in missing.output
+
+
+def test_an_ngram_in_two_evaluation_files_is_attributed_to_the_first(tmp_path):
+    shared = " ".join(f"shared{i}" for i in range(13))
+    (tmp_path / "a.txt").write_text(shared + "\n\n" + " ".join(f"a{i}" for i in range(13)) + "\n")
+    (tmp_path / "b.txt").write_text(" ".join(f"b{i}" for i in range(13)) + "\n\n" + shared + "\n")
+    index = NgramIndex.build([str(tmp_path / "a.txt"), str(tmp_path / "b.txt")])
+    assert index.ngrams_per_file == [2, 2] and len(index.hashes) == 3
+    assert list(index.hashes) == sorted(index.hashes)
+    file_number, _ = index.match([shared, " ".join(f"b{i}" for i in range(13)), "nothing here"])
+    assert file_number.tolist() == [0, 1, -1]

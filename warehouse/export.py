@@ -35,6 +35,7 @@ from deltalake.exceptions import DeltaError
 from tqdm import tqdm
 
 from warehouse.commit import now
+from warehouse.errors import UsageError
 from warehouse.layout import DatasetPaths
 from warehouse.lineage import git_commit
 from warehouse.read import iter_doc_batches, open_table, scan
@@ -45,7 +46,7 @@ DEFAULT_SHARD_BYTES = 256 * 1024 * 1024
 LINEAGE_FILE = "lineage.json"
 
 
-class ExportError(ValueError):
+class ExportError(UsageError):
     """An export that cannot start (OUT exists, unknown format or version); one line."""
 
 
