@@ -7,8 +7,9 @@ N-grams are the near-dedup shingles (`pipeline.dedup.shingles`): lowercased, pun
 whitespace folded, n consecutive words, hashed to the 64-bit SHA-1 prefix near dedup uses. The
 index is a sorted numpy array of the distinct hashes of every evaluation n-gram, with the number
 of the file each came from (uint16) beside it: 10 bytes per n-gram, so a 100 MB evaluation set
-(~17 M words) costs ~170 MB, and a document's n-grams are looked up with one `searchsorted` per
-batch. An evaluation text shorter than n words gives no n-gram (it would only match a document
+(~17 M words) costs ~170 MB; building it needs about twice that (each file's hashes are sorted
+and deduplicated in place, then merged into the index in one linear pass). A document's n-grams
+are looked up with one `searchsorted` per batch. An evaluation text shorter than n words gives no n-gram (it would only match a document
 equal to it). Two different n-grams share a hash with probability ~ m / 2^64 per lookup (m
 n-grams in the index): ~1e-12 for a 100 MB set, so a false match is not a practical concern.
 
@@ -32,6 +33,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numba
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -47,7 +49,7 @@ from warehouse.schema import DATASET_SOURCE
 
 REJECT_STAGE = "decontaminate"
 REJECT_REASON = "decontamination"
-BATCH_CHARS = 4_000_000  # evaluation text hashed per kernel call
+BATCH_CHARS = 1_000_000  # evaluation text hashed per kernel call (its buffers are ~10x this)
 DOC_BATCH = 1024
 
 
@@ -107,24 +109,44 @@ def _evaluation_texts(path: str) -> Iterator[str]:
             yield "".join(paragraph)
 
 
+@numba.njit(cache=True, nogil=True)
+def _dedupe_sorted(values):
+    """Move the distinct values of a sorted array to its front, in place; returns how many."""
+    k = 0
+    for i in range(values.shape[0]):
+        if k == 0 or values[i] != values[k - 1]:
+            values[k] = values[i]
+            k += 1
+    return k
+
+
+@numba.njit(cache=True, nogil=True)
+def _merge(hashes, file_of, part, number):
+    """The sorted union of `hashes` and `part` (both sorted, distinct) with each value's file
+    number: an existing value keeps its own, a new one gets `number`. One linear pass."""
+    out = np.empty(hashes.shape[0] + part.shape[0], np.uint64)
+    out_file = np.empty(out.shape[0], np.uint16)
+    i = j = k = 0
+    while i < hashes.shape[0] or j < part.shape[0]:
+        if j == part.shape[0] or (i < hashes.shape[0] and hashes[i] <= part[j]):
+            if j < part.shape[0] and hashes[i] == part[j]:
+                j += 1
+            out[k], out_file[k] = hashes[i], file_of[i]
+            i += 1
+        else:
+            out[k], out_file[k] = part[j], number
+            j += 1
+        k += 1
+    return out[:k], out_file[:k]
+
+
 def _join_unique(chunks: list[np.ndarray]) -> np.ndarray:
-    """The distinct values of some uint64 arrays, sorted, in about twice their size of memory
-    (joined, the list emptied, sorted in place, repeats dropped)."""
+    """The distinct values of some uint64 arrays, sorted, in little more than their size of memory
+    (joined, the list emptied, sorted and deduplicated in place)."""
     joined = np.concatenate(chunks) if chunks else np.empty(0, np.uint64)
     del chunks[:]
     joined.sort()
-    keep = np.empty(len(joined), bool)
-    keep[:1] = True
-    np.not_equal(joined[1:], joined[:-1], out=keep[1:])
-    return joined[keep]
-
-
-def _contains(sorted_values: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """Whether each query is in the sorted array (bool per query)."""
-    if len(sorted_values) == 0:
-        return np.zeros(len(queries), bool)
-    pos = np.minimum(np.searchsorted(sorted_values, queries), len(sorted_values) - 1)
-    return sorted_values[pos] == queries
+    return joined[: _dedupe_sorted(joined)]
 
 
 def _batches(texts: Iterator[str]) -> Iterator[list[str]]:
@@ -171,12 +193,9 @@ class NgramIndex:
                 for flat, offsets, words in (flat_shingle_hashes(batch, n) for batch in _batches(evaluation_texts(name)))
             ])
             per_file.append(len(part))
-            # Merged into the sorted index by insertion positions (a linear merge, no argsort over
-            # everything): an n-gram an earlier file holds stays that file's.
-            part = part[~_contains(hashes, part)]
-            at = np.searchsorted(hashes, part)
-            hashes, file_of = np.insert(hashes, at, part), np.insert(file_of, at, np.uint16(number))
-            del part, at
+            # A linear merge into the sorted index: an n-gram an earlier file holds stays that file's.
+            hashes, file_of = _merge(hashes, file_of, part, number)
+            del part
         return cls(n, names, hashes, file_of, per_file)
 
     def match(self, texts: pa.Array | pa.ChunkedArray | list[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -189,7 +208,7 @@ class NgramIndex:
         if len(self.hashes) == 0 or len(flat) == 0:
             return file_number, shared
         pos = np.minimum(np.searchsorted(self.hashes, flat), len(self.hashes) - 1)
-        hit = self.hashes[pos] == flat  # as _contains, keeping the positions for the file numbers
+        hit = self.hashes[pos] == flat
         text_of = np.repeat(np.arange(n_texts), np.diff(offsets))
         np.add.at(shared, text_of[hit], 1)
         hit_texts, first_hit = np.unique(text_of[hit], return_index=True)

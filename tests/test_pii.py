@@ -115,3 +115,8 @@ def test_stats_report_url_filter_rejects_per_rule_and_the_redactions(shared_data
     assert result.exit_code == 0, result.output
     assert "url_filter:banned_word" in result.output and "PII redacted in kept documents" in result.output
     assert "e-mail addresses" in result.output
+
+
+@pytest.mark.parametrize("text", ["::", "a::b at the start", "std::vector<int>", "2001:db8::1:", "::ffff"])
+def test_colon_runs_that_are_not_public_addresses_stay(text):
+    assert DEFAULT.redact(text) == (text, 0, 0)
