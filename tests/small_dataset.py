@@ -47,7 +47,7 @@ def build_from_texts(root: Path, name: str, docs: list[tuple[str | None, str]],
     (unit,) = expand_inputs([str(source)])
     out = DocumentPipeline(cfg).process_unit(unit)
     tables, _ = commit_tables(out, ExactDeduplicator.for_dataset(ds), build_id)
-    commit.commit_shard(ds, unit.key, unit.paths, tables["docs"], tables["rejects"], tables["stages"],
+    commit.commit_shard(ds, [unit.key], tables["docs"], tables["rejects"], tables["stages"],
                         tables["shard"], DOCS_SCHEMA)
     commit.record_build(ds, {
         "build_id": build_id, "started_at": started, "finished_at": commit.now(), "inputs": 1,
