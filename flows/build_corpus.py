@@ -24,7 +24,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from flows.decontaminate import decontaminate
 from flows.near_dedup import near_dedup
 from pipeline.config import BuildConfig
-from pipeline.decontaminate import DecontaminationReport
+from pipeline.decontaminate import DecontaminationReport, check_evaluation_files
 from pipeline.dedup import DedupReport
 from pipeline.dedup.store import forget_sources
 from pipeline.exact_dedup import ExactDeduplicator
@@ -148,6 +148,7 @@ def build_corpus(
 def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig, progress: bool,
            dask_address: str | None, retry_failed: bool) -> BuildSummary:
     started = commit.now()
+    check_evaluation_files(cfg.decontaminate.against)  # before hours of work, not after
     units, skipped = plan_inputs(inputs, ds, retry_failed)
     dedup = ExactDeduplicator.for_dataset(ds) if cfg.dedup.exact else None
     workers = min(cfg.workers or os.cpu_count() or 1, max(len(units), 1))

@@ -68,6 +68,16 @@ class EvaluationFileError(UsageError):
     """An evaluation file that cannot be read as its name says (one line naming it)."""
 
 
+def check_evaluation_files(paths: list[str]) -> None:
+    """Raise MissingFileError for the first evaluation file that does not exist: a build checks
+    before it reads its inputs, not after."""
+    for path in paths:
+        try:
+            open_file(path).close()
+        except FileNotFoundError:
+            raise MissingFileError(f"evaluation file not found: {path}") from None
+
+
 def evaluation_texts(path: str) -> Iterator[str]:
     """The texts of one evaluation file (see the module doc for the formats)."""
     try:

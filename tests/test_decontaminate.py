@@ -138,3 +138,14 @@ def test_an_ngram_in_two_evaluation_files_is_attributed_to_the_first(tmp_path):
     assert list(index.hashes) == sorted(index.hashes)
     file_number, _ = index.match([shared, " ".join(f"b{i}" for i in range(13)), "nothing here"])
     assert file_number.tolist() == [0, 1, -1]
+
+
+def test_a_build_naming_a_missing_evaluation_file_stops_before_reading_inputs(tmp_path):
+    from flows.build_corpus import build_corpus
+    from pipeline.config import BuildConfig, DecontaminateConfig
+    from warehouse.errors import MissingFileError
+
+    cfg = BuildConfig(decontaminate=DecontaminateConfig(against=[str(tmp_path / "missing.jsonl")]))
+    with pytest.raises(MissingFileError, match="missing.jsonl"):
+        build_corpus([str(tmp_path)], warehouse=str(tmp_path / "wh"), dataset="d", config=cfg, progress=False)
+    assert not (tmp_path / "wh" / "d" / "docs").exists()
