@@ -14,6 +14,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import flow, task
@@ -74,10 +75,10 @@ def commit_input(ds: DatasetPaths, key: str, paths: tuple[str, ...], tables: dic
     commit.commit_shard(ds, key, paths, tables["docs"], tables["rejects"], tables["stages"], tables["shard"], DOCS_SCHEMA)
 
 
-def commit_tables(out: UnitOutput, dedup: ExactDeduplicator | None, build_id: str) -> tuple[dict[str, pa.Table], dict]:
-    """The tables to commit for one input, after exact dedup; and the dedup index's new entries."""
+def commit_tables(out: UnitOutput, dedup: ExactDeduplicator | None, build_id: str) -> tuple[dict[str, pa.Table], pl.DataFrame | None]:
+    """The tables to commit for one input, after exact dedup; and the kept hashes for `dedup.remember`."""
     docs, rejects, stages = out.docs_table(), out.rejects_table(), out.stages_table(build_id)
-    new_hashes: dict = {}
+    new_hashes = None
     if dedup is not None:
         docs, copies, new_hashes = dedup.split(docs)
         rejects = pa.concat_tables([rejects, copies])
@@ -179,10 +180,10 @@ def build_corpus(
         job = bar.add_task("inputs", total=len(units), records=0)
         records = 0
         for out in run_units(units, cfg, workers):
-            tables, new_hashes = commit_tables(out, dedup, build_id)
+            tables, _ = commit_tables(out, dedup, build_id)
             commit_input(ds, out.unit.key, out.unit.paths, tables)
             if dedup is not None:
-                dedup.remember(new_hashes)
+                dedup.committed()  # its documents are in the docs table, where the next split looks
             records += out.records
             bar.update(job, advance=1, records=records)
 

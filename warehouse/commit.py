@@ -16,11 +16,11 @@ from datetime import datetime, timezone
 
 import polars as pl
 import pyarrow as pa
-from deltalake import DeltaTable, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake import DeltaTable
 
 from warehouse.layout import DatasetPaths
 from warehouse.schema import BUILDS_SCHEMA, REJECTS_SCHEMA, SHARDS_SCHEMA, STAGES_SCHEMA, rejects_from_docs
+from warehouse.storage import append_delta, find_delta, open_delta, storage_options
 
 
 def _sql_str(value: str) -> str:
@@ -32,15 +32,12 @@ def _in_predicate(column: str, values: Iterable[str]) -> str:
 
 
 def _table(path: str) -> DeltaTable | None:
-    try:
-        return DeltaTable(path)
-    except TableNotFoundError:
-        return None
+    return find_delta(path)
 
 
 def _append(path: str, data: pa.Table, schema: pa.Schema) -> None:
     # An empty append still creates the table on first use, so readers always find all tables.
-    write_deltalake(path, data.cast(schema), mode="append")
+    append_delta(path, data.cast(schema))
 
 
 def committed_sources(ds: DatasetPaths) -> set[str]:
@@ -117,9 +114,9 @@ def move_to_rejects(ds: DatasetPaths, removed: pa.Table, stage: str, reason: str
     """
     if removed.num_rows == 0:
         return 0
-    docs = DeltaTable(ds.docs)
+    docs = open_delta(ds.docs)
     rows = (
-        pl.scan_delta(ds.docs)
+        pl.scan_delta(ds.docs, storage_options=storage_options(ds.docs))
         .filter(pl.col("id").is_in(removed.column("id").to_pylist()))
         .select("id", "url", "source", "source_offset", "text")
         .collect()
@@ -128,7 +125,7 @@ def move_to_rejects(ds: DatasetPaths, removed: pa.Table, stage: str, reason: str
     detail = dict(zip(removed.column("id").to_pylist(), removed.column("detail").to_pylist()))
     rejected = rejects_from_docs(rows, stage, reason, [detail[i] for i in rows.column("id").to_pylist()])
     (
-        DeltaTable(ds.rejects)
+        open_delta(ds.rejects)
         .merge(rejected, "t.id = s.id AND t.stage = s.stage", source_alias="s", target_alias="t")
         .when_not_matched_insert_all()
         .execute()
@@ -150,7 +147,7 @@ def set_dup_clusters(ds: DatasetPaths, clusters: pa.Table) -> None:
         pa.schema([pa.field("id", pa.string()), pa.field("dup_cluster", pa.string())])
     )
     (
-        DeltaTable(ds.docs)
+        open_delta(ds.docs)
         .merge(clusters, "t.id = s.id", source_alias="s", target_alias="t")
         .when_matched_update({"dup_cluster": "s.dup_cluster"})
         .execute()
