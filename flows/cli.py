@@ -13,6 +13,8 @@ from rich.console import Console
 from rich.table import Table
 
 import flows  # noqa: F401  (sets Prefect's embedded defaults before prefect is imported)
+from tokenizer import defaults as tokenizer_defaults
+from warehouse.errors import TokenmillError
 from warehouse.layout import DEFAULT_ROOT
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Raw web crawl in, trained language model out.")
@@ -23,15 +25,11 @@ err = Console(stderr=True, soft_wrap=True)  # an error stays one line, however l
 
 @contextmanager
 def clear_errors():
-    """Turn the errors a user can cause (missing input, bad config, no such dataset) into one line."""
-    from pipeline.config import ConfigError
-    from pipeline.readers import InputNotFound
-    from tokenizer.tokenfile import TokenFileError
-    from warehouse.read import DatasetNotFound
-
+    """Turn the errors a user can cause (missing input, bad config, no such dataset) into one line.
+    Only `TokenmillError`: anything else is a bug, and its traceback is what a bug report needs."""
     try:
         yield
-    except (InputNotFound, ConfigError, DatasetNotFound, TokenFileError, FileNotFoundError, ValueError) as exc:
+    except TokenmillError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
 
@@ -72,6 +70,8 @@ def build(
     config: Annotated[Optional[Path], typer.Option(help="TOML or YAML build config")] = None,
     workers: Annotated[Optional[int], typer.Option(help="processes (default: all cores)")] = None,
     dask_address: Annotated[Optional[str], typer.Option(help="Dask scheduler for the near-dedup stage")] = None,
+    wait: Annotated[float, typer.Option(help="seconds to wait for another build of the dataset to end")] = 0,
+    retry_failed: Annotated[bool, typer.Option(help="read again the inputs that ended in read_error or worker_crashed")] = False,
 ) -> None:
     """Build (or extend) a dataset of clean, scored documents; re-runs skip committed inputs."""
     from pipeline.config import load_config
@@ -80,17 +80,28 @@ def build(
         cfg = load_config(config)
         if workers:
             cfg = cfg.model_copy(update={"workers": workers})
+        from pipeline.process import DocumentPipeline
         from pipeline.readers import expand_inputs
 
-        expand_inputs(inputs)  # fail fast, with one line, before Prefect starts
+        # Fail fast, with one line, before Prefect starts: inputs, the stages and their models, the lock.
+        expand_inputs(inputs)
+        DocumentPipeline(cfg).check()
         from flows.build_corpus import build_corpus
+        from warehouse.layout import DatasetPaths
+        from warehouse.lock import writer_lock
 
-        summary = build_corpus(inputs, warehouse=warehouse, dataset=dataset, config=cfg, dask_address=dask_address)
+        with writer_lock(DatasetPaths(warehouse, dataset), "tokenmill build", wait=wait):  # the flow re-enters it
+            summary = build_corpus(inputs, warehouse=warehouse, dataset=dataset, config=cfg, dask_address=dask_address,
+                                   retry_failed=retry_failed)
         console.print(f"build [bold]{summary.build_id}[/]: {summary.inputs} inputs "
                       f"({summary.inputs_skipped} already committed), docs version {summary.docs_version}")
         if summary.near_dedup is not None:
             print_dedup_report(summary.near_dedup)
         print_stats(f"{warehouse}/{dataset}")
+        for failure in summary.failed:
+            err.print(f"[red]not built[/] (the next build reads it again): {failure.unit.key}: {failure.error}")
+        if summary.failed:
+            raise typer.Exit(1)
 
 
 @app.command()
@@ -129,6 +140,7 @@ def dedup(
     dataset: Annotated[str, typer.Argument(help="DIR/NAME of a built dataset")],
     config: Annotated[Optional[Path], typer.Option(help="TOML or YAML build config (its [dedup] section)")] = None,
     dask_address: Annotated[Optional[str], typer.Option(help="Dask scheduler address")] = None,
+    wait: Annotated[float, typer.Option(help="seconds to wait for a build of the dataset to end")] = 0,
 ) -> None:
     """Remove near-duplicates (MinHash LSH) from a built dataset; incremental over earlier runs."""
     from pipeline.config import load_config
@@ -141,26 +153,33 @@ def dedup(
 
         docs_version(ds)  # a clear error before Prefect starts, if there is no such dataset
         from flows.near_dedup import near_dedup
+        from warehouse.lock import writer_lock
 
-        print_dedup_report(near_dedup(ds, cfg.dedup, dask_address))
+        with writer_lock(ds, "tokenmill dedup", wait=wait):
+            print_dedup_report(near_dedup(ds, cfg.dedup, dask_address))
 
 
 @app.command()
 def tokenize(
     dataset: Annotated[Optional[str], typer.Option(help="DIR/NAME of a built dataset")] = None,
-    text: Annotated[Optional[list[Path]], typer.Option(help="plain UTF-8 text file(s) instead of a dataset")] = None,
+    text: Annotated[Optional[list[Path]], typer.Option(help="plain UTF-8 text file(s) instead of a dataset: --text A B ...")] = None,
+    more_text: Annotated[Optional[list[Path]], typer.Argument(help="more text files after --text FILE", show_default=False)] = None,
     out: Annotated[Optional[Path], typer.Option(help="output folder (dataset default: DIR/NAME/tokens/<tokenizer-id>)")] = None,
-    vocab_size: Annotated[int, typer.Option(help="vocabulary size")] = 8_000,
-    model_type: Annotated[str, typer.Option(help="bpe or unigram")] = "bpe",
-    val_fraction: Annotated[float, typer.Option(help="validation share: documents, or the last part of the text")] = 0.1,
-    sample_bytes: Annotated[int, typer.Option(help="bytes of text the tokenizer is trained on at most")] = 100_000_000,
+    vocab_size: Annotated[Optional[int], typer.Option(help="vocabulary size (default: sized to the training text, 1,024 to 32,768)")] = None,
+    model_type: Annotated[str, typer.Option(help="bpe or unigram")] = tokenizer_defaults.MODEL_TYPE,
+    val_fraction: Annotated[float, typer.Option(help="validation share: documents, or the last part of the text")] = tokenizer_defaults.VAL_FRACTION,
+    sample_bytes: Annotated[int, typer.Option(help="bytes of text the tokenizer is trained on at most")] = tokenizer_defaults.SAMPLE_BYTES,
     workers: Annotated[Optional[int], typer.Option(help="encoding processes (default: all cores)")] = None,
 ) -> None:
     """Train a SentencePiece tokenizer and pack train.bin / val.bin token files."""
     from tokenizer.cli import tokenize_command
+    from tokenizer.sources import TokenizeError
 
     with clear_errors():
-        result = tokenize_command(dataset, text, out, vocab_size, model_type, val_fraction, sample_bytes, workers)
+        if more_text and not text:
+            raise TokenizeError(f"{more_text[0]}: text files follow --text (tokenmill tokenize --text FILE... --out DIR)")
+        files = (text or []) + (more_text or [])
+        result = tokenize_command(dataset, files or None, out, vocab_size, model_type, val_fraction, sample_bytes, workers)
         console.print(result.summary(), markup=False, highlight=False)
 
 
@@ -170,21 +189,22 @@ def train(
     out: Annotated[Path, typer.Option(help="run folder: checkpoints, metrics.parquet, lineage.json")],
     config: Annotated[Optional[Path], typer.Option(help="TOML or YAML training config")] = None,
     preset: Annotated[Optional[str], typer.Option(help="model preset: tiny, small, 50M, 124M")] = None,
-    max_seconds: Annotated[Optional[float], typer.Option(help="stop after this much training time")] = None,
+    max_seconds: Annotated[Optional[float], typer.Option(help="stop after this much time: every step (compilation included), evaluation and checkpoint counts, setup does not. Alone (no --config, --preset): the model, batch and learning rate are planned for it")] = None,
     max_tokens: Annotated[Optional[int], typer.Option(help="stop after this many training tokens")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto (CUDA when present), cuda or cpu")] = None,
     resume: Annotated[bool, typer.Option(help="continue the run in --out exactly where it stopped")] = False,
 ) -> None:
-    """Train the compact decoder-only model; prints its cost estimate first, then a progress table."""
-    from model.config import TrainConfigError, load_train_config
+    """Train the compact decoder-only model; prints its plan and cost estimate first, then a progress table."""
+    from model.config import load_train_config
     from model.train import train as train_model
 
     with clear_errors():
-        try:
-            cfg = None if resume and config is None and preset is None else load_train_config(config, preset=preset)
-        except TrainConfigError as exc:
-            raise ValueError(str(exc)) from None
+        # No config and no preset: a resume keeps the checkpoint's config, and --max-seconds alone is planned.
+        chosen = config is not None or preset is not None
+        planned = not chosen and (resume or (max_seconds is not None and max_tokens is None))
+        cfg = None if planned else load_train_config(config, preset=preset)
         result = train_model(tokens_dir, out, cfg, resume=resume, max_tokens=max_tokens,
-                             max_seconds=max_seconds, console=console)
+                             max_seconds=max_seconds, device=device, console=console)
         bpb = f"{result.val_bpb:.4f}" if result.val_bpb is not None else "n/a"
         console.print(f"{result.run_dir}: {result.steps} steps, {result.tokens:,} tokens, val bits/byte {bpb}")
 
@@ -197,12 +217,13 @@ def sample(
     top_k: Annotated[Optional[int], typer.Option(help="sample from the k most likely tokens")] = 200,
     max_new_tokens: Annotated[int, typer.Option(help="tokens to generate")] = 200,
     seed: Annotated[int, typer.Option()] = 0,
+    device: Annotated[str, typer.Option(help="auto (CUDA when present), cuda or cpu")] = "auto",
 ) -> None:
     """Generate text from a trained run."""
     from model.sample import sample_run
 
     with clear_errors():
-        text = sample_run(run, prompt, temperature, top_k, max_new_tokens, seed)
+        text = sample_run(run, prompt, temperature, top_k, max_new_tokens, seed, device)
         console.print(text, markup=False, highlight=False)
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from warehouse.configfile import load_settings
+from warehouse.errors import TokenmillError
 
 
 class _Section(BaseModel):
@@ -109,6 +110,29 @@ class DedupConfig(_Section):
     ngram: int = Field(5, gt=0)
     seed: int = 1
     verify_jaccard: bool = True  # exact Jaccard check of LSH candidates drops false positives
+    # LSH banding: two documents are candidates when all `rows` values of one of `bands` bands agree.
+    # None (both): derived from threshold, num_perm and verify_jaccard by `banded()` when near-dedup
+    # runs, and recorded with the build's config; set both to override the optimiser.
+    bands: int | None = Field(None, gt=0)
+    rows: int | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _bands_fit(self) -> "DedupConfig":
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("set both dedup.bands and dedup.rows, or neither (derived from the threshold)")
+        if self.bands is not None and self.bands * self.rows > self.num_perm:
+            raise ValueError(f"dedup.bands x dedup.rows = {self.bands * self.rows} exceeds num_perm {self.num_perm}")
+        return self
+
+    def banded(self) -> "DedupConfig":
+        """This config with (bands, rows) set: as given, else datasketch's optimum for the threshold
+        (`pipeline.dedup.lsh.lsh_params`). Not done at validation: datasketch takes seconds to import."""
+        if self.bands is not None:
+            return self
+        from pipeline.dedup.lsh import lsh_params
+
+        bands, rows = lsh_params(self.threshold, self.num_perm, verified=self.verify_jaccard)
+        return self.model_copy(update={"bands": bands, "rows": rows})
 
 
 class BuildConfig(_Section):
@@ -120,10 +144,20 @@ class BuildConfig(_Section):
     workers: int | None = Field(None, gt=0)  # processes; default: all cores
 
 
-class ConfigError(ValueError):
+class ConfigError(TokenmillError, ValueError):
     """A config file that cannot be used; the message is one line naming the file and the field."""
 
 
 def load_config(path: str | Path | None) -> BuildConfig:
-    """Read a TOML or YAML build config; None gives the defaults. Raises ConfigError (one line)."""
-    return load_settings(BuildConfig, path, ConfigError)
+    """Read a TOML or YAML build config; None gives the defaults. Raises ConfigError (one line),
+    also for values the types allow but a stage refuses (each quality rule's own checks), so that
+    no worker ever meets a setting it cannot use."""
+    cfg = load_settings(BuildConfig, path, ConfigError)
+    from pipeline.quality import c4, gopher_repetition  # they import this module
+
+    try:
+        gopher_repetition.validate(cfg.quality.gopher_repetition)
+        c4.validate(cfg.quality.c4)
+    except TokenmillError as exc:
+        raise ConfigError(f"{path or 'config'}: quality.{exc}") from None
+    return cfg

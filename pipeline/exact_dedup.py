@@ -16,7 +16,7 @@ import pyarrow.compute as pc
 
 from warehouse.layout import DatasetPaths
 from warehouse.schema import rejects_from_docs
-from warehouse.storage import find_delta, storage_options
+from warehouse.storage import find_delta, scan_delta
 
 
 MATCHES = {"text_hash": pl.Int64, "first": pl.String}
@@ -36,7 +36,7 @@ class ExactDeduplicator:
         if self.docs_path is None or hashes.is_empty() or find_delta(self.docs_path) is None:
             return pl.DataFrame(schema=MATCHES)
         return (
-            pl.scan_delta(self.docs_path, storage_options=storage_options(self.docs_path))
+            scan_delta(self.docs_path)
             .select("text_hash", pl.col("id").alias("first"))
             .filter(pl.col("text_hash").is_in(hashes.unique().implode()))
             .collect(engine="streaming")

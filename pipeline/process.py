@@ -2,30 +2,40 @@
 
 `process_unit` is what a worker process runs. It never raises for bad input: every record the
 reader yields leaves as exactly one document row or one rejection row, and per-stage counts and
-times come back with them. Committing (and exact dedup across inputs) happens in the parent, in
+times come back with them. The stages follow one protocol (`pipeline.stage.Stage`); the list is
+`document_stages`. Committing (and exact dedup across inputs) happens in the parent, in
 input order, so a build is deterministic whatever order the workers finish in.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 import traceback
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import pyarrow as pa
 
 from pipeline.config import BuildConfig
-from pipeline.extract import Extractor
-from pipeline.langid import LanguageIdentifier
-from pipeline.quality import Q_COLUMNS, QualityFilter
+from pipeline.extract import ExtractStage
+from pipeline.langid import LangIdStage
+from pipeline.quality import Q_COLUMNS, QualityStage
 from pipeline.readers import InputUnit, read_unit
-from pipeline.records import RawRecord, Rejection
+from pipeline.records import Document, RawRecord, Rejection, is_environmental
+from pipeline.stage import Stage
 from pipeline.textnorm import normalized_text_hash
+from warehouse.errors import TokenmillError
 from warehouse.schema import REJECTS_SCHEMA, STAGES_SCHEMA, docs_schema
 
-STAGES = ("read", "extract", "langid", "quality")
 DOCS_SCHEMA = docs_schema(Q_COLUMNS)
+
+
+def document_stages(cfg: BuildConfig) -> list[Stage]:
+    """The per-record stages, in the order a record meets them (after `read`). A new stage
+    (`pipeline.stage.Stage`) is one line here."""
+    return [ExtractStage(cfg.extract), LangIdStage(cfg.langid), QualityStage(cfg.quality)]
 
 
 @dataclass
@@ -85,21 +95,25 @@ def rejection_row(rej: Rejection) -> dict:
 
 
 class DocumentPipeline:
-    """The per-record stages, built once per worker process (the fastText model loads once)."""
+    """The per-record stages, built once per worker process (the fastText model loads once), and the
+    one loop that runs them: it counts, times and turns a stage's rejection into a rejects row."""
 
     def __init__(self, cfg: BuildConfig):
         self.cfg = cfg
-        self.extract = Extractor(cfg.extract)
-        self.langid = LanguageIdentifier(cfg.langid)
-        self.quality = QualityFilter(cfg.quality)
+        self.stages = document_stages(cfg)
 
-    def process_unit(self, unit: InputUnit) -> UnitOutput:
-        """Read and process one input; never raises for bad input."""
+    def process_unit(self, unit: InputUnit, watch: RecordWatch | None = None) -> UnitOutput:
+        """Read and process one input; never raises for bad input. It raises for a failure of the
+        environment (`pipeline.records.is_environmental`): that is no verdict about the data.
+
+        `watch` (pipeline.workers) is told which record and stage run, so a supervisor can stop a
+        worker stuck in one; it also holds the verdicts on records that stopped a worker before.
+        """
         out = UnitOutput(unit)
         started = time.perf_counter()
         records = read_unit(unit, self.cfg.read)
         read = out.stages["read"]
-        while True:
+        for index in itertools.count():
             t0 = time.perf_counter()
             try:
                 item = next(records)
@@ -112,64 +126,110 @@ class DocumentPipeline:
                 read.dropped += 1
                 out.rejects.append(rejection_row(item))
                 continue
-            result = self._process_record(item, out)
+            verdict = watch.verdicts.get(index) if watch is not None else None
+            if verdict is not None:
+                result = self._known_verdict(Document(item), out, *verdict)
+            else:
+                result = self._run_stages(Document(item), out, watch, index)
             if isinstance(result, Rejection):
                 out.rejects.append(rejection_row(result))
             else:
-                out.docs.append(result)
+                out.docs.append(document_row(result))
         out.seconds = time.perf_counter() - started
         return out
 
-    def _process_record(self, record: RawRecord, out: UnitOutput) -> dict | Rejection:
-        stage = "extract"
-        try:
+    def _known_verdict(self, doc: Document, out: UnitOutput, stage: str, reason: str, detail: str) -> Rejection:
+        """The rejection of a record that stopped its worker in an earlier attempt, counted at its stage."""
+        for each in self.stages:
+            out.stages[each.name].records_in += 1
+            if each.name == stage:
+                break
+        out.stages[stage].dropped += 1
+        return Rejection.of(doc.record, stage, reason, detail)
+
+    def _run_stages(self, doc: Document, out: UnitOutput, watch: RecordWatch | None = None,
+                    index: int = 0) -> Document | Rejection:
+        for position, stage in enumerate(self.stages):
+            counter = out.stages[stage.name]
+            counter.records_in += 1
+            if watch is not None:
+                watch.running(index, position)
             t0 = time.perf_counter()
-            out.stages[stage].records_in += 1
-            extracted = self.extract(record)
-            t1 = time.perf_counter()
-            out.stages[stage].seconds += t1 - t0
-            if isinstance(extracted, Rejection):
-                out.stages[stage].dropped += 1
-                return extracted
+            try:
+                result = stage(doc)
+            except Exception as exc:  # a bug or a pathological record must not take the whole input down
+                if is_environmental(exc):
+                    raise  # ... but a lost disk or a missing model file is no verdict on the record
+                result = internal_error(doc, stage.name, exc)
+            counter.seconds += time.perf_counter() - t0
+            if isinstance(result, Rejection):
+                counter.dropped += 1
+                break
+            doc = result
+        if watch is not None:
+            watch.idle()
+        return result
 
-            stage = "langid"
-            out.stages[stage].records_in += 1
-            lang, lang_score = self.langid.predict(extracted.text)
-            reason = self.langid.reject_reason(lang, lang_score)
-            t2 = time.perf_counter()
-            out.stages[stage].seconds += t2 - t1
-            if reason is not None:
-                out.stages[stage].dropped += 1
-                return Rejection.of(record, stage, reason, f"{lang} {lang_score:.3f}", extracted.text)
+    def check(self) -> None:
+        """Run every stage once on a probe page, so a missing or broken model, or a setting a stage
+        cannot use, fails the build with one line before any input is read."""
+        probe = Document(RawRecord(source="(probe)", source_offset=0, kind="html", body=_PROBE_PAGE))
+        for stage in self.stages:
+            try:
+                result = stage(probe)
+            except Exception as exc:  # noqa: BLE001 - any failure here is the setup's, not the data's
+                raise PipelineUnusable(f"the {stage.name} stage cannot run: {type(exc).__name__}: "
+                                       f"{' '.join(str(exc).split())}") from exc
+            if isinstance(result, Rejection):
+                break
+            probe = result
 
-            stage = "quality"
-            out.stages[stage].records_in += 1
-            quality = self.quality(extracted.text)
-            out.stages[stage].seconds += time.perf_counter() - t2
-            if quality.reason is not None:
-                out.stages[stage].dropped += 1
-                return Rejection.of(record, stage, quality.reason, quality.detail, quality.text)
-        except Exception as exc:  # a bug or a pathological record must not take the whole input down
-            out.stages[stage].dropped += 1
-            detail = f"{type(exc).__name__}: {exc} | {traceback.format_exc(limit=-1).strip().splitlines()[-2]}"
-            return Rejection.of(record, stage, "internal_error", detail)
 
-        text = quality.text
-        return {
-            "id": record.id,
-            "url": record.url,
-            "source": record.source,
-            "source_offset": record.source_offset,
-            "fetched_at": record.fetched_at,
-            "title": extracted.title or record.title,
-            "published_at": extracted.date,
-            "text": text,
-            "lang": lang,
-            "lang_score": lang_score,
-            "n_chars": len(text),
-            "n_words": len(text.split()),
-            **quality.signals,
-            "quality_score": None,
-            "dup_cluster": None,
-            "text_hash": normalized_text_hash(text),
-        }
+class PipelineUnusable(TokenmillError):
+    """A stage that fails on a plain page: its model, file or setting is unusable (one line)."""
+
+
+class RecordWatch(Protocol):
+    """Where a worker says what it runs (see pipeline.workers)."""
+
+    verdicts: dict[int, tuple[str, str, str]]  # record index -> (stage, reason, detail)
+
+    def running(self, index: int, stage: int) -> None: ...
+
+    def idle(self) -> None: ...
+
+
+_PROBE_PAGE = ("<html><head><title>Probe</title></head><body><article>" + "<p>The pipeline reads this page "
+               "once before a build, so that a broken model or setting stops the build at once and clearly. "
+               "It is a short page of plain English prose with the words that the quality rules count.</p>" * 6
+               + "</article></body></html>").encode()
+
+
+def internal_error(doc: Document, stage: str, exc: Exception) -> Rejection:
+    """The rejection of a record whose stage raised: the one place an exception becomes a rejects row."""
+    where = "".join(traceback.format_exception(exc, limit=-1)).strip().splitlines()[-2]
+    detail = f"{type(exc).__name__}: {exc} | {where}"
+    return Rejection.of(doc.record, stage, "internal_error", detail)
+
+
+def document_row(doc: Document) -> dict:
+    """The docs row of a document every stage kept."""
+    record, text = doc.record, doc.text
+    return {
+        "id": record.id,
+        "url": record.url,
+        "source": record.source,
+        "source_offset": record.source_offset,
+        "fetched_at": record.fetched_at,
+        "title": doc.title,
+        "published_at": doc.published_at,
+        "text": text,
+        "lang": doc.lang,
+        "lang_score": doc.lang_score,
+        "n_chars": len(text),
+        "n_words": len(text.split()),
+        **doc.signals,
+        "quality_score": None,
+        "dup_cluster": None,
+        "text_hash": normalized_text_hash(text),
+    }

@@ -26,7 +26,7 @@ def docs(source: str, hashes: list[int]) -> pa.Table:
 
 def commit_docs(ds: DatasetPaths, table: pa.Table) -> None:
     source = table.column("source")[0].as_py()
-    commit.commit_shard(ds, source, [source], table, REJECTS_SCHEMA.empty_table(), STAGES_SCHEMA.empty_table(),
+    commit.commit_shard(ds, [source], table, REJECTS_SCHEMA.empty_table(), STAGES_SCHEMA.empty_table(),
                         pa.Table.from_pylist([{"source": source, "build_id": "b"}], schema=SHARDS_SCHEMA), SCHEMA)
 
 

@@ -11,19 +11,20 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
+from warehouse.errors import TokenmillError, UsageError
 from warehouse.layout import DatasetPaths
-from warehouse.storage import open_delta, storage_options
+from warehouse.storage import open_delta, scan_delta
 
 TABLES = ("docs", "rejects", "shards", "stages", "builds")
 
 
-class DatasetNotFound(FileNotFoundError):
-    pass
+class DatasetNotFound(TokenmillError, FileNotFoundError):
+    """No such dataset (or table) in the warehouse; the message names the path."""
 
 
 def table_path(ds: DatasetPaths, table: str) -> str:
     if table not in TABLES:
-        raise ValueError(f"unknown table {table!r}; one of {', '.join(TABLES)}")
+        raise UsageError(f"unknown table {table!r}; one of {', '.join(TABLES)}")
     return getattr(ds, table)
 
 
@@ -39,7 +40,7 @@ def scan(ds: DatasetPaths, table: str = "docs", version: int | None = None) -> p
     """A lazy Polars frame over one table (any version), e.g. `scan(ds).group_by("lang").len()`."""
     open_table(ds, table, version)  # a clear error for a missing table; polars' own is an OS error
     path = table_path(ds, table)
-    return pl.scan_delta(path, version=version, storage_options=storage_options(path))
+    return scan_delta(path, version)
 
 
 def docs_version(ds: DatasetPaths) -> int:
@@ -47,7 +48,7 @@ def docs_version(ds: DatasetPaths) -> int:
     return open_table(ds, "docs").version()
 
 
-class UnsupportedTable(ValueError):
+class UnsupportedTable(TokenmillError, ValueError):
     """A Delta table using features this reader cannot apply (deletion vectors, column mapping)."""
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+import polars as pl
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import TableNotFoundError
@@ -39,3 +40,7 @@ def find_delta(path: str) -> DeltaTable | None:
 
 def append_delta(path: str, data: pa.Table) -> None:
     write_deltalake(path, data, mode="append", storage_options=storage_options(path))
+
+
+def scan_delta(path: str, version: int | None = None) -> pl.LazyFrame:
+    return pl.scan_delta(path, version=version, storage_options=storage_options(path))
