@@ -65,7 +65,7 @@ def print_dedup_report(report) -> None:
 @app.command()
 def build(
     inputs: Annotated[list[str], typer.Argument(help="WARC/WET/ARC, HTML, JSONL, txt, Parquet files, folders, globs, fsspec URLs, hf:NAME[[:CONFIG]:SPLIT]")],
-    warehouse: Annotated[str, typer.Option(help="warehouse root (path or fsspec URL)")] = DEFAULT_ROOT,
+    warehouse: Annotated[str, typer.Option(envvar="TOKENMILL_WAREHOUSE", help="warehouse root (path or fsspec URL)")] = DEFAULT_ROOT,
     dataset: Annotated[str, typer.Option(help="dataset name inside the warehouse")] = "default",
     config: Annotated[Optional[Path], typer.Option(help="TOML or YAML build config")] = None,
     workers: Annotated[Optional[int], typer.Option(help="processes (default: all cores)")] = None,

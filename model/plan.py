@@ -255,7 +255,7 @@ def plan_run(max_seconds: float, peak_flops: float, device_type: str, vocab_size
     n_tokens = budget / flops_per_token(cfg)
     # Tokens per step ~ sqrt(tokens): 2,048 for a few million tokens (the 180-s CPU run), 64 k for
     # a few billion (GPT-2 small's hour on a GPU); powers of two, at least one sequence.
-    step_tokens = max(block, 2 ** round(math.log2(math.sqrt(n_tokens))))
+    step_tokens = max(block, 2 ** math.ceil(math.log2(math.sqrt(n_tokens))))
     batch = step_tokens // block
     micro = max(1, min(batch, MICRO_BATCH_TOKENS[device_type] // block))
     steps = max(1, int(n_tokens // (batch * block)))

@@ -12,10 +12,8 @@ splits) with rules written after spaCy's English punctuation rules and tokenizer
 Every distinct chunk is tokenised once per process and cached, as spaCy itself does, so a
 document costs a whitespace split and one dict lookup per chunk.
 
-Measured on 1,891 real documents (crawled pages, news articles, two books, WikiText, SMS, the
-UDHR in 387 languages): the words equal spaCy 3.8's in every English document and differ in 23
-documents in other scripts; datatrove's keep/drop decisions are reproduced on all of them
-(tests/test_quality.py re-checks 641 against recorded datatrove verdicts). Known divergences:
+How closely the words match spaCy's on real documents is recorded in bench/results/quality_words.md;
+tests/test_quality.py re-checks datatrove's keep/drop verdicts on real texts. Known divergences:
 - Character classes use Unicode categories (`\\p{Ll}`, `\\p{So}`, ...) where spaCy lists code
   point ranges per script; they agree on Latin, Greek and basic Cyrillic, and differ for
   letters spaCy leaves out (Georgian, Armenian, extended Cyrillic), whose words spaCy does not
