@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import flow, task
@@ -77,15 +78,18 @@ def commit_inputs(ds: DatasetPaths, keys: list[str], tables: dict[str, pa.Table]
     commit.commit_shard(ds, keys, tables["docs"], tables["rejects"], tables["stages"], tables["shard"], DOCS_SCHEMA)
 
 
-def commit_group(ds: DatasetPaths, group: list[tuple[UnitOutput, dict[str, pa.Table]]]) -> None:
+def commit_group(ds: DatasetPaths, group: list[tuple[UnitOutput, dict[str, pa.Table]]],
+                 dedup: ExactDeduplicator | None) -> None:
     tables = {name: pa.concat_tables([t[name] for _, t in group]) for name in group[0][1]}
     commit_inputs(ds, [out.unit.key for out, _ in group], tables)
+    if dedup is not None:
+        dedup.committed()  # their documents are in the docs table now, where the next split looks
 
 
-def commit_tables(out: UnitOutput, dedup: ExactDeduplicator | None, build_id: str) -> tuple[dict[str, pa.Table], dict]:
-    """The tables to commit for one input, after exact dedup; and the dedup index's new entries."""
+def commit_tables(out: UnitOutput, dedup: ExactDeduplicator | None, build_id: str) -> tuple[dict[str, pa.Table], pl.DataFrame | None]:
+    """The tables to commit for one input, after exact dedup; and the kept hashes for `dedup.remember`."""
     docs, rejects, stages = out.docs_table(), out.rejects_table(), out.stages_table(build_id)
-    new_hashes: dict = {}
+    new_hashes = None
     if dedup is not None:
         docs, copies, new_hashes = dedup.split(docs)
         rejects = pa.concat_tables([rejects, copies])
@@ -169,11 +173,11 @@ def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig,
             records += out.records
             if (sum(o.records for o, _ in group) >= GROUP_RECORDS or len(group) >= GROUP_INPUTS
                     or time.monotonic() - group_started >= GROUP_SECONDS):
-                commit_group(ds, group)
+                commit_group(ds, group, dedup)
                 bar.update(job, advance=len(group), records=records)
                 group, group_started = [], time.monotonic()
         if group:
-            commit_group(ds, group)
+            commit_group(ds, group, dedup)
             bar.update(job, advance=len(group), records=records)
 
     near = None
