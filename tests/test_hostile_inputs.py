@@ -1,27 +1,25 @@
 """One build of one file of each hostile kind: bombs, huge lines, surrogates, NULs, lying lengths,
 deep nesting, binary, wrong-schema Parquet. The build must finish, stay under 2 GB of memory
-(the whole process tree, sampled), and account for every record: each file committed, each record
+(PSS of the whole process tree, sampled), and account for every record: each file committed, each record
 a document or a reject with its reason. Files are generated here; none is committed to the repo."""
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import os
 import subprocess
 import sys
-import time
 import zlib
 from pathlib import Path
 
 import polars as pl
-import psutil
 import pyarrow as pa
 import pyarrow.parquet as pq
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
+from bench.common import peak_tree_pss
 from warehouse.layout import DatasetPaths
 from warehouse.read import scan
 
@@ -130,16 +128,9 @@ def test_one_build_of_every_hostile_kind_finishes_in_bounded_memory_and_accounts
     build = subprocess.Popen([sys.executable, "-m", "flows.cli", "build", str(folder), "--warehouse", ds.root,
                               "--dataset", ds.name, "--workers", "2"], cwd=REPO, env=env,
                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    peak, root = 0, psutil.Process(build.pid)
-    while build.poll() is None:
-        try:
-            tree = [root, *root.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
-        except psutil.Error:
-            pass
-        time.sleep(0.1)
+    peak = peak_tree_pss(build, interval=0.1)
     stderr = build.stderr.read()
-    print(f"peak memory of the build's process tree (RSS, summed): {peak / MiB:.0f} MiB")
+    print(f"peak memory of the build's process tree (PSS, summed): {peak / MiB:.0f} MiB")
     assert build.returncode == 0, stderr[-3000:]
     assert peak < PEAK_LIMIT, f"peak {peak / MiB:.0f} MiB"
 
