@@ -114,8 +114,8 @@ def test_a_build_killed_inside_commits_and_inside_near_dedup_reruns_to_the_clean
     # A kill in the middle of committing (docs appended, marker not yet), then one in near-dedup.
     moments = [(lambda: Path(ds.docs, "_delta_log").exists(), rng.uniform(0, 1.5)),
                (lambda: Path(ds.base, "dedup").exists(), rng.uniform(0, 3.0))]
-    for n, (ready, delay) in enumerate(moments):
-        kill_when(child(tmp_path, f"killed{n}", args), ready, delay)
+    killed = [kill_when(child(tmp_path, f"killed{n}", args), ready, delay) for n, (ready, delay) in enumerate(moments)]
+    assert killed[0], f"seed {seed}: the first build ended before its kill"
     finish = child(tmp_path, "finish", args)
     _, stderr = finish.communicate(timeout=900)
     assert finish.returncode == 0, f"seed {seed}: the re-run failed: {stderr[-2000:]}"
