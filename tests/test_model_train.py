@@ -278,6 +278,12 @@ def test_a_damaged_checkpoint_is_one_error_naming_the_file(trained_run, tmp_path
     assert isinstance(caught.value, TokenmillError)
     message = str(caught.value)
     assert str(path) in message and "\n" not in message
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    result = CliRunner().invoke(app, ["sample", str(run)])
+    assert result.exit_code == 2 and result.output == f"error: {message}\n"
 
 
 @pytest.mark.shared
