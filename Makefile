@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install browser demo test bench clean
+.PHONY: install browser demo test chaos bench bench-gpu clean
 
 install: $(STAMP)
 
@@ -32,8 +32,18 @@ browser:
 test: install browser
 	$(PY) -m pytest
 
+# Builds, tokenizer packs and training runs SIGKILLed at random moments, re-run and compared with
+# clean runs: `make test` runs one round; this runs ROUNDS (default 5) from SEED.
+chaos: install
+	TOKENMILL_CHAOS_ROUNDS=$(or $(ROUNDS),5) TOKENMILL_CHAOS_SEED=$(or $(SEED),$$RANDOM) $(PY) -m pytest tests/test_chaos.py -v
+
 bench: install
 	$(PY) -m bench.run
+
+# On a CUDA machine: tokenmill vs nanoGPT's model at GPT-2 small, written to bench/results/gpu.md.
+# `make bench-gpu ARGS=--smoke` runs every step on the CPU at toy size (the test suite does).
+bench-gpu: install
+	$(PY) -m bench.bench_gpu $(ARGS)
 
 clean:
 	rm -rf data/warehouse data/prefect .pytest_cache

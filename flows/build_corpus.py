@@ -4,7 +4,8 @@ Inputs (files: a folder or glob is expanded to its files) are processed in a pro
 cores by default); their outputs are committed in input order by this process, small ones grouped
 into one transaction, with exact dedup applied as they are committed. Inputs already committed
 are skipped, so a killed build resumes where it stopped.
-Then near-duplicates are removed over the whole dataset, and the build's versions are recorded.
+Then near-duplicates are removed over the whole dataset, then documents sharing n-grams with
+evaluation sets (when the config names any), and the build's versions are recorded.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import flow, task
@@ -23,10 +25,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from flows import events
 from flows.artifacts import publish_build
 from flows.dataset_limit import one_build_per_dataset
+from flows.decontaminate import decontaminate
 from flows.near_dedup import near_dedup
 from flows.run_logger import run_logger
 from flows.settings import absolute
 from pipeline.config import BuildConfig
+from pipeline.decontaminate import DecontaminationReport, check_evaluation_files
 from pipeline.dedup import DedupReport
 from pipeline.dedup.store import forget_sources
 from pipeline.exact_dedup import ExactDeduplicator
@@ -60,6 +64,7 @@ class BuildSummary:
     # Inputs left unbuilt because of their environment (a disk or network error, a worker that
     # kept dying outside any record): not marked done, so the next build reads them again.
     failed: list[UnitFailure] = field(default_factory=list)
+    decontamination: DecontaminationReport | None = None
 
 
 @task(name="plan-inputs", cache_policy=NO_CACHE)
@@ -82,17 +87,20 @@ def commit_inputs(ds: DatasetPaths, keys: list[str], tables: dict[str, pa.Table]
     commit.commit_shard(ds, keys, tables["docs"], tables["rejects"], tables["stages"], tables["shard"], DOCS_SCHEMA)
 
 
-def commit_group(ds: DatasetPaths, group: list[tuple[UnitOutput, dict[str, pa.Table]]]) -> None:
+def commit_group(ds: DatasetPaths, group: list[tuple[UnitOutput, dict[str, pa.Table]]],
+                 dedup: ExactDeduplicator | None) -> None:
     tables = {name: pa.concat_tables([t[name] for _, t in group]) for name in group[0][1]}
     commit_inputs(ds, [out.unit.key for out, _ in group], tables)
     run_logger().info("committed %d input(s), %d records, %d docs: %s", len(group), sum(o.records for o, _ in group),
                       tables["docs"].num_rows, ", ".join(out.unit.key for out, _ in group))
+    if dedup is not None:
+        dedup.committed()  # their documents are in the docs table now, where the next split looks
 
 
-def commit_tables(out: UnitOutput, dedup: ExactDeduplicator | None, build_id: str) -> tuple[dict[str, pa.Table], dict]:
-    """The tables to commit for one input, after exact dedup; and the dedup index's new entries."""
+def commit_tables(out: UnitOutput, dedup: ExactDeduplicator | None, build_id: str) -> tuple[dict[str, pa.Table], pl.DataFrame | None]:
+    """The tables to commit for one input, after exact dedup; and the kept hashes for `dedup.remember`."""
     docs, rejects, stages = out.docs_table(), out.rejects_table(), out.stages_table(build_id)
-    new_hashes: dict = {}
+    new_hashes = None
     if dedup is not None:
         docs, copies, new_hashes = dedup.split(docs)
         rejects = pa.concat_tables([rejects, copies])
@@ -156,6 +164,7 @@ def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig,
     started = commit.now()
     version_before = commit.table_version(ds.docs)
     log = run_logger()
+    check_evaluation_files(cfg.decontaminate.against)  # before hours of work, not after
     units, skipped = plan_inputs(inputs, ds, retry_failed)
     log.info("build %s of %s: %d inputs to process, %d already committed", build_id, ds.base, len(units), skipped)
     dedup = ExactDeduplicator.for_dataset(ds) if cfg.dedup.exact else None
@@ -182,11 +191,11 @@ def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig,
             records += out.records
             if (sum(o.records for o, _ in group) >= GROUP_RECORDS or len(group) >= GROUP_INPUTS
                     or time.monotonic() - group_started >= GROUP_SECONDS):
-                commit_group(ds, group)
+                commit_group(ds, group, dedup)
                 bar.update(job, advance=len(group), records=records)
                 group, group_started = [], time.monotonic()
         if group:
-            commit_group(ds, group)
+            commit_group(ds, group, dedup)
             bar.update(job, advance=len(group), records=records)
 
     near = None
@@ -194,8 +203,13 @@ def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig,
         cfg = cfg.model_copy(update={"dedup": cfg.dedup.banded()})  # the builds row records the bands used
         near = near_dedup(ds, cfg.dedup, dask_address, build_id)
 
+    decontaminated = None
+    if cfg.decontaminate.against and commit.table_version(ds.docs) is not None:
+        decontaminated = decontaminate(ds, cfg.decontaminate, build_id, progress)
+
     summary = BuildSummary(ds.name, build_id, len(units) + skipped, skipped,
-                           commit.table_version(ds.docs), commit.table_version(ds.rejects), near, failed)
+                           commit.table_version(ds.docs), commit.table_version(ds.rejects), near, failed,
+                           decontaminated)
     commit.record_build(ds, {
         "build_id": build_id, "started_at": started, "finished_at": commit.now(),
         "inputs": summary.inputs, "inputs_skipped": skipped,

@@ -53,23 +53,17 @@ def test_a_jsonl_line_with_a_lone_surrogate_is_one_reject_and_the_build_goes_on(
 
 
 # The opening of A Tale of Two Cities (Dickens, 1859; public domain): prose every filter keeps.
-DICKENS = (
-    "It was the best of times, it was the worst of times, it was the age of wisdom, it was the age of "
-    "foolishness, it was the epoch of belief, it was the epoch of incredulity, it was the season of Light, "
-    "it was the season of Darkness, it was the spring of hope, it was the winter of despair.\n"
-    "We had everything before us, we had nothing before us, we were all going direct to Heaven, we were all "
-    "going direct the other way.\nIn short, the period was so far like the present period, that some of its "
-    "noisiest authorities insisted on its being received, for good or for evil, in the superlative degree "
-    "of comparison only.\nThere were a king with a large jaw and a queen with a plain face, on the throne of "
-    "England; there were a king with a large jaw and a queen with a fair face, on the throne of France.\n"
-    "In both countries it was clearer than crystal to the lords of the State preserves of loaves and "
-    "fishes, that things in general were settled for ever.\n"
-)
+DICKENS = (REPO / "tests" / "fixtures" / "prose" / "tale_of_two_cities_opening.txt").read_text()
 
 
 def prose(n: int) -> str:
     """A paragraph every filter keeps, made unique by n."""
     return f"This is document number {n} of the test.\n" + DICKENS
+
+
+def jsonl_of(path: Path, texts: list[str]) -> str:
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    return str(path)
 
 
 def test_a_broken_language_model_stops_the_build_before_any_input_is_read(tmp_path):
@@ -134,3 +128,30 @@ def test_nul_characters_never_reach_docs_text(tmp_path):
     build_corpus([str(path)], warehouse=ds.root, dataset=ds.name, config=CFG, progress=False)
     (text,) = scan(ds).collect()["text"].to_list()
     assert "\x00" not in text and text.startswith("This is document number 3 of the test.")
+
+
+def test_a_near_dedup_killed_after_its_apply_is_counted_by_the_rerun_as_by_a_clean_build(tmp_path):
+    from pipeline.dedup import dedup_dataset
+    from warehouse.schema import DATASET_SOURCE
+
+    inputs = [jsonl_of(tmp_path / name, [prose(n) for n in numbers]) for name, numbers in
+              (("a.jsonl", range(0, 3)), ("b.jsonl", range(3, 6)))]  # six near-duplicates
+    cfg = BuildConfig(workers=1)
+
+    def dedup_row(ds):
+        rows = scan(ds, "stages").filter((pl.col("source") == DATASET_SOURCE) & (pl.col("stage") == "dedup"))
+        return rows.select("records_in", "dropped").collect().rows()
+
+    clean = DatasetPaths(str(tmp_path / "clean"), "d")
+    reference = build_corpus(inputs, warehouse=clean.root, dataset=clean.name, config=cfg, progress=False)
+    assert reference.near_dedup.removed == 5
+
+    killed = DatasetPaths(str(tmp_path / "killed"), "d")
+    build_corpus(inputs, warehouse=killed.root, dataset=killed.name, progress=False,
+                 config=cfg.model_copy(update={"dedup": cfg.dedup.model_copy(update={"near": False})}))
+    # The near-dedup pass of a build killed after it changed docs, before its stats row was written.
+    dedup_dataset(killed, cfg.dedup, progress=False, run_id="20261204T000000-killed")
+    rerun = build_corpus(inputs, warehouse=killed.root, dataset=killed.name, config=cfg, progress=False)
+    assert rerun.near_dedup.removed == reference.near_dedup.removed
+    assert dedup_row(killed) == dedup_row(clean)
+    assert scan(killed).select(pl.len()).collect().item() == scan(clean).select(pl.len()).collect().item()
