@@ -22,6 +22,8 @@ from prefect.cache_policies import NO_CACHE
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from flows.near_dedup import near_dedup
+from flows.on_dask import dask_address as resolve_dask_address
+from flows.on_dask import run_on_dask
 from pipeline.config import BuildConfig
 from pipeline.dedup import DedupReport
 from pipeline.dedup.store import forget_sources
@@ -115,9 +117,14 @@ def commit_tables(out: UnitOutput, dedup: ExactDeduplicator | None, build_id: st
     return {"docs": docs, "rejects": rejects, "stages": stages, "shard": shard}, new_hashes
 
 
-def run_units(units: list[InputUnit], cfg: BuildConfig, workers: int) -> Iterator[UnitOutput | UnitFailure]:
+def run_units(units: list[InputUnit], cfg: BuildConfig, workers: int, runner: str = "process",
+              dask_address: str | None = None) -> Iterator[UnitOutput | UnitFailure]:
     """Each unit's output in input order, up to `workers` units at once, in worker processes that a
-    record past its time budget, or one that kills them, cannot hold up (pipeline.workers)."""
+    record past its time budget, or one that kills them, cannot hold up (pipeline.workers): a pool
+    of this process (`runner` "process"), or one `process-input` task per unit on Dask (`runner`
+    "dask": a LocalCluster of `workers`, or the cluster at `dask_address`; flows.on_dask)."""
+    if runner == "dask" or dask_address:
+        return run_on_dask(units, cfg, workers, dask_address)
     return run_supervised(units, cfg, workers)
 
 
@@ -131,10 +138,15 @@ def build_corpus(
     dask_address: str | None = None,
     lock_wait: float = 0.0,
     retry_failed: bool = False,
+    runner: str = "process",
 ) -> BuildSummary:
     """Build (or extend) dataset `dataset` in `warehouse` from crawl files, folders, globs or URLs.
     One build of a dataset at a time: another one running makes this one wait up to `lock_wait`
-    seconds, then fail (DatasetBusy). `retry_failed`: see plan_inputs."""
+    seconds, then fail (DatasetBusy). `retry_failed`: see plan_inputs. `runner`: "process" (a
+    pool of this process) or "dask" (a LocalCluster); a `dask_address` runs the inputs and the
+    near-dedup tasks on that cluster."""
+    if runner not in ("process", "dask"):
+        raise ValueError(f"runner must be 'process' or 'dask', got {runner!r}")
     ds = DatasetPaths(warehouse, dataset)
     build_id = commit.new_build_id()
     cfg = config or BuildConfig()
@@ -142,11 +154,11 @@ def build_corpus(
     # now, not a reject (or a crashed worker) for every record.
     DocumentPipeline(cfg).check()
     with writer_lock(ds, f"build {build_id}", wait=lock_wait):
-        return _build(inputs, ds, build_id, cfg, progress, dask_address, retry_failed)
+        return _build(inputs, ds, build_id, cfg, progress, resolve_dask_address(dask_address), retry_failed, runner)
 
 
 def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig, progress: bool,
-           dask_address: str | None, retry_failed: bool) -> BuildSummary:
+           dask_address: str | None, retry_failed: bool, runner: str) -> BuildSummary:
     started = commit.now()
     units, skipped = plan_inputs(inputs, ds, retry_failed)
     dedup = ExactDeduplicator.for_dataset(ds) if cfg.dedup.exact else None
@@ -160,7 +172,7 @@ def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig,
         group: list[tuple[UnitOutput, dict[str, pa.Table]]] = []
         group_started = time.monotonic()
         failed: list[UnitFailure] = []
-        for out in run_units(units, cfg, workers):
+        for out in run_units(units, cfg, workers, runner, dask_address):
             if isinstance(out, UnitFailure):
                 print(f"not built, read again by the next build: {out.unit.key}: {out.error}")
                 failed.append(out)
