@@ -4,7 +4,8 @@ Inputs (files: a folder or glob is expanded to its files) are processed in a pro
 cores by default); their outputs are committed in input order by this process, small ones grouped
 into one transaction, with exact dedup applied as they are committed. Inputs already committed
 are skipped, so a killed build resumes where it stopped.
-Then near-duplicates are removed over the whole dataset, and the build's versions are recorded.
+Then near-duplicates are removed over the whole dataset, then documents sharing n-grams with
+evaluation sets (when the config names any), and the build's versions are recorded.
 """
 
 from __future__ import annotations
@@ -21,10 +22,12 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from flows.decontaminate import decontaminate
 from flows.near_dedup import near_dedup
 from flows.on_dask import dask_address as resolve_dask_address
 from flows.on_dask import run_on_dask
 from pipeline.config import BuildConfig
+from pipeline.decontaminate import DecontaminationReport, check_evaluation_files
 from pipeline.dedup import DedupReport
 from pipeline.dedup.store import forget_sources
 from pipeline.exact_dedup import ExactDeduplicator
@@ -58,6 +61,7 @@ class BuildSummary:
     # Inputs left unbuilt because of their environment (a disk or network error, a worker that
     # kept dying outside any record): not marked done, so the next build reads them again.
     failed: list[UnitFailure] = field(default_factory=list)
+    decontamination: DecontaminationReport | None = None
 
 
 @task(name="plan-inputs", cache_policy=NO_CACHE)
@@ -160,6 +164,7 @@ def build_corpus(
 def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig, progress: bool,
            dask_address: str | None, retry_failed: bool, runner: str) -> BuildSummary:
     started = commit.now()
+    check_evaluation_files(cfg.decontaminate.against)  # before hours of work, not after
     units, skipped = plan_inputs(inputs, ds, retry_failed)
     dedup = ExactDeduplicator.for_dataset(ds) if cfg.dedup.exact else None
     workers = min(cfg.workers or os.cpu_count() or 1, max(len(units), 1))
@@ -197,8 +202,13 @@ def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig,
         cfg = cfg.model_copy(update={"dedup": cfg.dedup.banded()})  # the builds row records the bands used
         near = near_dedup(ds, cfg.dedup, dask_address, build_id)
 
+    decontaminated = None
+    if cfg.decontaminate.against and commit.table_version(ds.docs) is not None:
+        decontaminated = decontaminate(ds, cfg.decontaminate, build_id, progress)
+
     summary = BuildSummary(ds.name, build_id, len(units) + skipped, skipped,
-                           commit.table_version(ds.docs), commit.table_version(ds.rejects), near, failed)
+                           commit.table_version(ds.docs), commit.table_version(ds.rejects), near, failed,
+                           decontaminated)
     commit.record_build(ds, {
         "build_id": build_id, "started_at": started, "finished_at": commit.now(),
         "inputs": summary.inputs, "inputs_skipped": skipped,

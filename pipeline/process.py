@@ -19,23 +19,35 @@ from typing import Protocol
 import pyarrow as pa
 
 from pipeline.config import BuildConfig
+from pipeline import pii
 from pipeline.extract import ExtractStage
 from pipeline.langid import LangIdStage
+from pipeline.pii import PiiStage
 from pipeline.quality import Q_COLUMNS, QualityStage
 from pipeline.readers import InputUnit, read_unit
 from pipeline.records import Document, RawRecord, Rejection, is_environmental
 from pipeline.stage import Stage
 from pipeline.textnorm import normalized_text_hash
+from pipeline.url_filter import UrlFilterStage
 from warehouse.errors import TokenmillError
 from warehouse.schema import REJECTS_SCHEMA, STAGES_SCHEMA, docs_schema
 
-DOCS_SCHEMA = docs_schema(Q_COLUMNS)
+# The signal columns of a document: the quality rules' and the PII redaction counts.
+SIGNAL_COLUMNS = [*Q_COLUMNS, *pii.COLUMNS]
+DOCS_SCHEMA = docs_schema(SIGNAL_COLUMNS)
 
 
 def document_stages(cfg: BuildConfig) -> list[Stage]:
     """The per-record stages, in the order a record meets them (after `read`). A new stage
     (`pipeline.stage.Stage`) is one line here."""
-    return [ExtractStage(cfg.extract), LangIdStage(cfg.langid), QualityStage(cfg.quality)]
+    url_filter = UrlFilterStage(cfg.url_filter)
+    return [
+        *([url_filter] if url_filter.filter.active else []),  # on the URL, before extraction is paid for
+        ExtractStage(cfg.extract),
+        LangIdStage(cfg.langid),
+        QualityStage(cfg.quality),
+        *([PiiStage(cfg.pii)] if cfg.pii.enabled else []),  # after the rules judged the original text
+    ]
 
 
 @dataclass
