@@ -216,14 +216,16 @@ def measure_tokenmill(paths: list[str], repeat: int, decisions: bool) -> dict:
 
 def extracted_texts(pipeline, units) -> dict[tuple[str, int], str | None]:
     """(source, offset) -> the text tokenmill's extract stage gives each record (None: it rejected it)."""
+    from pipeline.extract import Extractor
     from pipeline.readers import read_unit
     from pipeline.records import Rejection
 
+    extractor = Extractor(pipeline.cfg.extract)
     texts = {}
     for unit in units:
         for item in read_unit(unit, pipeline.cfg.read):
             if not isinstance(item, Rejection):
-                extracted = pipeline.extract(item)
+                extracted = extractor(item)
                 texts[item.source, item.source_offset] = None if isinstance(extracted, Rejection) else extracted.text
     return texts
 

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 import flows  # noqa: F401  (sets Prefect's embedded defaults before prefect is imported)
+from warehouse.errors import TokenmillError
 from warehouse.layout import DEFAULT_ROOT
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Raw web crawl in, trained language model out.")
@@ -23,15 +24,11 @@ err = Console(stderr=True, soft_wrap=True)  # an error stays one line, however l
 
 @contextmanager
 def clear_errors():
-    """Turn the errors a user can cause (missing input, bad config, no such dataset) into one line."""
-    from pipeline.config import ConfigError
-    from pipeline.readers import InputNotFound
-    from tokenizer.tokenfile import TokenFileError
-    from warehouse.read import DatasetNotFound
-
+    """Turn the errors a user can cause (missing input, bad config, no such dataset) into one line.
+    Only `TokenmillError`: anything else is a bug, and its traceback is what a bug report needs."""
     try:
         yield
-    except (InputNotFound, ConfigError, DatasetNotFound, TokenFileError, FileNotFoundError, ValueError) as exc:
+    except TokenmillError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
 
@@ -199,14 +196,11 @@ def train(
     resume: Annotated[bool, typer.Option(help="continue the run in --out exactly where it stopped")] = False,
 ) -> None:
     """Train the compact decoder-only model; prints its cost estimate first, then a progress table."""
-    from model.config import TrainConfigError, load_train_config
+    from model.config import load_train_config
     from model.train import train as train_model
 
     with clear_errors():
-        try:
-            cfg = None if resume and config is None and preset is None else load_train_config(config, preset=preset)
-        except TrainConfigError as exc:
-            raise ValueError(str(exc)) from None
+        cfg = None if resume and config is None and preset is None else load_train_config(config, preset=preset)
         result = train_model(tokens_dir, out, cfg, resume=resume, max_tokens=max_tokens,
                              max_seconds=max_seconds, console=console)
         bpb = f"{result.val_bpb:.4f}" if result.val_bpb is not None else "n/a"

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from warehouse.errors import MissingFileError
+
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
@@ -41,7 +43,7 @@ def load_checkpoint(run_dir: str | Path, map_location: str | torch.device = "cpu
     """Read RUN/checkpoint.pt with weights_only=True. FileNotFoundError names the path when absent."""
     path = checkpoint_path(run_dir)
     if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint at {path}")
+        raise MissingFileError(f"no checkpoint at {path}")
     return torch.load(path, map_location=map_location, weights_only=True)
 
 

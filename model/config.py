@@ -22,12 +22,13 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator,
 
 from model.gpt import PRESETS, GPTConfig
 from warehouse.configfile import load_settings
+from warehouse.errors import TokenmillError
 
 # Validates field types of a GPTConfig built from file values (a dataclass checks none itself).
 _GPT_CONFIG = TypeAdapter(GPTConfig)
 
 
-class TrainConfigError(ValueError):
+class TrainConfigError(TokenmillError, ValueError):
     """A config file or value that cannot be used; the message names the file and the field."""
 
 

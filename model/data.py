@@ -20,11 +20,12 @@ import numpy as np
 import torch
 
 from tokenizer.tokenfile import TokenFile
+from warehouse.errors import TokenmillError
 
 REQUIRED_META = ("train_bytes", "val_bytes", "train_tokens", "val_tokens", "vocab_size", "eos_id")
 
 
-class TokensDirError(ValueError):
+class TokensDirError(TokenmillError, ValueError):
     """A tokens directory that is missing files or whose files disagree with its meta.json."""
 
 

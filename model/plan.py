@@ -17,6 +17,7 @@ import torch
 import yaml
 
 from model.gpt import PRESETS, GPTConfig
+from warehouse.errors import UsageError
 
 TOKENS_PER_PARAM = 20.0
 
@@ -98,19 +99,19 @@ def budget_to_flops(
     """Exactly one of flops, gpu_hours, dollars (with price_per_gpu_hour) -> training FLOPs.
     Hours become FLOPs at peak_flops * mfu (FLOP/s actually achieved)."""
     if sum(x is not None for x in (flops, gpu_hours, dollars)) != 1:
-        raise ValueError("give exactly one budget: flops, gpu_hours or dollars")
+        raise UsageError("give exactly one budget: flops, gpu_hours or dollars")
     if flops is not None:
         if flops <= 0:
-            raise ValueError(f"budget of {flops} FLOPs is not positive")
+            raise UsageError(f"budget of {flops} FLOPs is not positive")
         return float(flops)
     if dollars is not None:
         if not price_per_gpu_hour or price_per_gpu_hour <= 0:
-            raise ValueError("a budget in dollars needs a positive price_per_gpu_hour")
+            raise UsageError("a budget in dollars needs a positive price_per_gpu_hour")
         gpu_hours = dollars / price_per_gpu_hour
     if not peak_flops or peak_flops <= 0 or not 0 < mfu <= 1:
-        raise ValueError("a budget in hours or dollars needs peak_flops > 0 and 0 < mfu <= 1")
+        raise UsageError("a budget in hours or dollars needs peak_flops > 0 and 0 < mfu <= 1")
     if gpu_hours <= 0:
-        raise ValueError(f"budget of {gpu_hours} GPU-hours is not positive")
+        raise UsageError(f"budget of {gpu_hours} GPU-hours is not positive")
     return gpu_hours * 3600.0 * peak_flops * mfu
 
 

@@ -11,6 +11,7 @@ import torch
 
 from model.checkpoint import load_checkpoint
 from model.gpt import GPT, GPTConfig
+from warehouse.errors import MissingFileError, UsageError
 
 TOKENIZER_NAME = "tokenizer.model"
 
@@ -78,7 +79,7 @@ def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[G
     model.eval()
     tokenizer_path = run_dir / TOKENIZER_NAME
     if not tokenizer_path.is_file():
-        raise FileNotFoundError(f"{run_dir}: no {TOKENIZER_NAME}; was this directory made by tokenmill train?")
+        raise MissingFileError(f"{run_dir}: no {TOKENIZER_NAME}; was this directory made by tokenmill train?")
     return model, spm.SentencePieceProcessor(model_file=str(tokenizer_path))
 
 
@@ -93,8 +94,8 @@ def sample_run(
 ) -> str:
     """Continue prompt with the model trained in run_dir; returns the prompt plus the new text."""
     if temperature < 0:
-        raise ValueError(f"temperature {temperature} is negative")
+        raise UsageError(f"temperature {temperature} is negative")
     if top_k is not None and top_k <= 0:
-        raise ValueError(f"top_k {top_k} is not positive")
+        raise UsageError(f"top_k {top_k} is not positive")
     model, tokenizer = load_run(run_dir, device)
     return sample_text(model, tokenizer, prompt, max_new_tokens, temperature, top_k, seed)

@@ -36,6 +36,7 @@ from model.gpt import GPT
 from model.metrics import ConsoleTable, MetricsLog, MetricsRow
 from model.plan import TOKENS_PER_PARAM, count_params, describe_estimate, flops_per_token, measure_peak_flops
 from model.sample import TOKENIZER_NAME, sample_text
+from warehouse.errors import RunExistsError, UsageError
 from warehouse.lineage import git_commit
 
 LINEAGE_NAME = "lineage.json"
@@ -149,7 +150,7 @@ def _resumed_config(saved: TrainConfig, given: TrainConfig | None) -> TrainConfi
         return saved
     changed = sorted(k for k in TrainConfig.model_fields if getattr(saved, k) != getattr(given, k) and k not in RESUMABLE)
     if changed:
-        raise ValueError(f"cannot resume with a different {', '.join(changed)}: the checkpoint was trained with "
+        raise UsageError(f"cannot resume with a different {', '.join(changed)}: the checkpoint was trained with "
                          + ", ".join(f"{k}={getattr(saved, k)!r}" for k in changed))
     return given
 
@@ -177,7 +178,7 @@ def train(
         state = load_checkpoint(run_dir)
         cfg = _resumed_config(TrainConfig.model_validate(state["config"]), cfg)
     elif checkpoint_path(run_dir).is_file():
-        raise FileExistsError(f"{run_dir} already holds a run; pass resume=True (--resume) or another directory")
+        raise RunExistsError(f"{run_dir} already holds a run; pass resume=True (--resume) or another directory")
     cfg = cfg or TrainConfig()
     budget = {k: v for k, v in (("max_tokens", max_tokens), ("max_seconds", max_seconds)) if v is not None}
     if budget:
@@ -215,7 +216,7 @@ def train(
         step, tokens, elapsed = 0, 0, 0.0
         if state is not None:
             if state["vocab_size"] != splits.vocab_size:
-                raise ValueError(f"{tokens_dir}: vocabulary {splits.vocab_size}, the checkpoint's is {state['vocab_size']}")
+                raise UsageError(f"{tokens_dir}: vocabulary {splits.vocab_size}, the checkpoint's is {state['vocab_size']}")
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             sampler.load_state_dict(state["data"])

@@ -13,6 +13,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from warehouse.configfile import load_settings
+from warehouse.errors import TokenmillError
 
 
 class _Section(BaseModel):
@@ -138,7 +139,7 @@ class BuildConfig(_Section):
     workers: int | None = Field(None, gt=0)  # processes; default: all cores
 
 
-class ConfigError(ValueError):
+class ConfigError(TokenmillError, ValueError):
     """A config file that cannot be used; the message is one line naming the file and the field."""
 
 

@@ -83,7 +83,8 @@ from trafilatura.settings import Extractor as TrafilaturaOptions
 from pipeline.charset import decode_html
 from pipeline.config import ExtractConfig
 from pipeline.fast_trafilatura import faster_xpaths, parse_html
-from pipeline.records import RawRecord, Rejection
+from pipeline.records import Document, RawRecord, Rejection
+from pipeline.stage import Stage
 
 STAGE = "extract"
 
@@ -273,3 +274,20 @@ def _time_limit(seconds: float):
         finally:
             # restored even when the alarm fires between the block's end and the line above
             signal.signal(signal.SIGALRM, previous)
+
+
+class ExtractStage(Stage):
+    """The extract stage (`pipeline.stage` protocol): main text, title and date of the record."""
+
+    name = STAGE
+
+    def __init__(self, cfg: ExtractConfig):
+        self.extractor = Extractor(cfg)
+
+    def __call__(self, doc: Document) -> Document | Rejection:
+        extracted = self.extractor(doc.record)
+        if isinstance(extracted, Rejection):
+            return extracted
+        doc.text, doc.published_at = extracted.text, extracted.date
+        doc.title = extracted.title or doc.record.title
+        return doc

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from warehouse.errors import MissingFileError
+
 LABEL_PREFIX = "__label__"
 
 # Loading takes ~50 ms and a model is read-only, so every user in a process shares one copy;
@@ -17,12 +19,12 @@ _MODELS: dict[Path, object] = {}
 
 
 def load_model(path: Path, missing_hint: str):
-    """The fastText model at `path`; FileNotFoundError names the path and `missing_hint` says what to set."""
+    """The fastText model at `path`; MissingFileError names the path and `missing_hint` says what to set."""
     path = Path(path)
     model = _MODELS.get(path)
     if model is None:
         if not path.is_file():
-            raise FileNotFoundError(f"fastText model not found: {path}; {missing_hint}")
+            raise MissingFileError(f"fastText model not found: {path}; {missing_hint}")
         import fasttext
 
         model = fasttext.load_model(os.fspath(path))

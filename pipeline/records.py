@@ -1,4 +1,5 @@
-"""The two things that flow between pipeline stages: a raw record read from an input, and a rejection.
+"""What flows between pipeline stages: a raw record read from an input, the document the per-record
+stages fill in (`pipeline.stage`), and a rejection.
 
 Every record a reader yields ends in exactly one place: a document row in `docs`, or a
 `Rejection` in `rejects`. Stages never drop a record silently: they return a `Rejection`.
@@ -7,7 +8,7 @@ Every record a reader yields ends in exactly one place: a document row in `docs`
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
@@ -41,6 +42,23 @@ class RawRecord:
     @property
     def id(self) -> str:
         return self.own_id if self.own_id is not None else document_id(self.source, self.source_offset)
+
+
+@dataclass(slots=True)
+class Document:
+    """A record on its way through the per-record stages; each stage fills its fields.
+
+    extract sets `text` (None until then), `title` and `published_at`; langid `lang` and
+    `lang_score`; quality the `q_*` `signals` and may rewrite `text` (C4 drops lines).
+    """
+
+    record: RawRecord
+    text: str | None = None
+    title: str | None = None
+    published_at: datetime | None = None
+    lang: str | None = None
+    lang_score: float | None = None
+    signals: dict[str, float | None] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -49,3 +49,36 @@ def test_plan_turns_a_budget_into_a_config():
     result = runner.invoke(app, ["plan", "--flops", "1e18"])
     assert result.exit_code == 0, result.output
     assert "max_tokens:" in result.output and "compute-optimal" in result.output
+
+
+def test_a_budget_out_of_range_is_one_line():
+    assert "give exactly one budget" in error_line(runner.invoke(app, ["plan"]))
+
+
+def test_a_bug_keeps_its_traceback(monkeypatch):
+    """Only TokenmillError becomes a one-line message; a ValueError from a bug is not hidden."""
+    import model.plan
+
+    def broken(*args, **kwargs):
+        raise ValueError("a bug, not a user error")
+
+    monkeypatch.setattr(model.plan, "plan_budget", broken)
+    result = runner.invoke(app, ["plan", "--flops", "1e18"])
+    assert result.exit_code == 1 and isinstance(result.exception, ValueError), result.output
+    assert "error:" not in result.output
+
+
+def test_every_user_error_class_is_a_tokenmill_error():
+    from model.config import TrainConfigError
+    from model.data import TokensDirError
+    from pipeline.config import ConfigError
+    from pipeline.readers import InputNotFound, UnsupportedInput
+    from tokenizer.sources import TokenizeError
+    from tokenizer.tokenfile import TokenFileError
+    from tokenizer.train import TokenizerTrainingError
+    from warehouse.errors import TokenmillError
+    from warehouse.read import DatasetNotFound, UnsupportedTable
+
+    for cls in (TrainConfigError, TokensDirError, ConfigError, InputNotFound, UnsupportedInput, TokenizeError,
+                TokenFileError, TokenizerTrainingError, DatasetNotFound, UnsupportedTable):
+        assert issubclass(cls, TokenmillError), cls

@@ -4,7 +4,7 @@
                        [--model-type bpe|unigram] [--val-fraction F] [--sample-bytes N] [--workers N]
 
 Errors a user can fix (missing dataset, non-UTF-8 file, vocabulary too small for the sample, ...)
-are raised as `TokenizeError` / `TokenizerTrainingError` (both ValueError) with a one-line message.
+are raised as `TokenizeError` / `TokenizerTrainingError` (both TokenmillError, the one-line errors the CLI prints) with a one-line message.
 """
 
 from __future__ import annotations

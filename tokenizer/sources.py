@@ -26,6 +26,7 @@ import pyarrow.compute as pc
 
 from tokenizer.pack import JOB_BYTES, Part
 from tokenizer.sample import SAMPLE_SALT, VAL_SALT, key_hash, threshold
+from warehouse.errors import TokenmillError
 from warehouse.layout import DatasetPaths
 from warehouse.read import DatasetNotFound, docs_version, iter_doc_batches
 
@@ -33,7 +34,7 @@ SAMPLE_BLOCK_BYTES = 64 * 1024
 READ_BYTES = 1 << 20
 
 
-class TokenizeError(ValueError):
+class TokenizeError(TokenmillError, ValueError):
     """Input that cannot be tokenized as asked; the message says what to change."""
 
 

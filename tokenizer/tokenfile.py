@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from warehouse.errors import TokenmillError
+
 MAGIC = 0x544D494C
 INDEX_MAGIC = 0x544D4958
 VERSION = 1
@@ -31,7 +33,7 @@ HEADER_BYTES = HEADER_INTS * 4
 MAX_TOKENS = int(np.iinfo(np.int32).max)
 
 
-class TokenFileError(ValueError):
+class TokenFileError(TokenmillError, ValueError):
     """A token file that is not one, is truncated, or was written by another format version."""
 
 

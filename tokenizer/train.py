@@ -20,6 +20,8 @@ from pathlib import Path
 
 import sentencepiece as spm
 
+from warehouse.errors import MissingFileError, TokenmillError
+
 MODEL_TYPES = ("bpe", "unigram")
 UNK_ID, BOS_ID, EOS_ID, PAD_ID = 0, 1, 2, 3
 MAX_SENTENCE_BYTES = 16_384
@@ -31,7 +33,7 @@ TRAIN_THREADS = 16
 MIN_VOCAB_SIZE = 320
 
 
-class TokenizerTrainingError(ValueError):
+class TokenizerTrainingError(TokenmillError, ValueError):
     """SentencePiece could not train with these settings on this sample (message says why)."""
 
 
@@ -99,5 +101,5 @@ def load_tokenizer(directory: str | os.PathLike) -> spm.SentencePieceProcessor:
     `tokenizer.codec.Codec(sp)` for a lossless round trip; `sp.decode(ids)` decodes."""
     path = Path(directory) / "tokenizer.model"
     if not path.is_file():
-        raise FileNotFoundError(f"no tokenizer.model in {directory}: run `tokenmill tokenize` first")
+        raise MissingFileError(f"no tokenizer.model in {directory}: run `tokenmill tokenize` first")
     return spm.SentencePieceProcessor(model_file=str(path))

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from warehouse.errors import UsageError
+
 DEFAULT_ROOT = "data/warehouse"
 
 
@@ -33,7 +35,7 @@ class DatasetPaths:
         spec = spec.rstrip("/")
         root, _, name = spec.rpartition("/")
         if not name:
-            raise ValueError(f"expected DIR/NAME, got {spec!r}")
+            raise UsageError(f"expected DIR/NAME, got {spec!r}")
         return cls(root or ".", name)
 
     @property

@@ -11,18 +11,19 @@ import pyarrow.parquet as pq
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
 
+from warehouse.errors import TokenmillError, UsageError
 from warehouse.layout import DatasetPaths
 
 TABLES = ("docs", "rejects", "shards", "stages", "builds")
 
 
-class DatasetNotFound(FileNotFoundError):
-    pass
+class DatasetNotFound(TokenmillError, FileNotFoundError):
+    """No such dataset (or table) in the warehouse; the message names the path."""
 
 
 def table_path(ds: DatasetPaths, table: str) -> str:
     if table not in TABLES:
-        raise ValueError(f"unknown table {table!r}; one of {', '.join(TABLES)}")
+        raise UsageError(f"unknown table {table!r}; one of {', '.join(TABLES)}")
     return getattr(ds, table)
 
 
@@ -45,7 +46,7 @@ def docs_version(ds: DatasetPaths) -> int:
     return open_table(ds, "docs").version()
 
 
-class UnsupportedTable(ValueError):
+class UnsupportedTable(TokenmillError, ValueError):
     """A Delta table using features this reader cannot apply (deletion vectors, column mapping)."""
 
 

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pipeline.config import QualityConfig
 from pipeline.quality import c4, fineweb, gopher_quality, gopher_repetition
 from pipeline.quality.words import split_document
+from pipeline.records import Document, Rejection
+from pipeline.stage import Stage
 
 Q_COLUMNS: list[str] = [*gopher_repetition.COLUMNS, *gopher_quality.COLUMNS, *c4.COLUMNS, *fineweb.COLUMNS]
 
@@ -73,4 +75,20 @@ class QualityFilter:
         return QualityResult(doc.text, signals, None, "")
 
 
-__all__ = ["Q_COLUMNS", "QualityFilter", "QualityResult"]
+class QualityStage(Stage):
+    """The quality stage (`pipeline.stage` protocol): the q_* signals, and C4's rewrite of the text."""
+
+    name = "quality"
+
+    def __init__(self, cfg: QualityConfig):
+        self.filter = QualityFilter(cfg)
+
+    def __call__(self, doc: Document) -> Document | Rejection:
+        result = self.filter(doc.text)
+        if result.reason is not None:
+            return self.reject(doc, result.reason, result.detail, result.text)
+        doc.text, doc.signals = result.text, result.signals
+        return doc
+
+
+__all__ = ["Q_COLUMNS", "QualityFilter", "QualityResult", "QualityStage"]

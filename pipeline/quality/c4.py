@@ -23,6 +23,7 @@ import re
 
 from pipeline.config import C4Config
 from pipeline.quality.words import DocumentWords, count_sentences, tokenize
+from warehouse.errors import UsageError
 
 COLUMNS = ["q_c4_n_sentences", "q_c4_lines_removed_frac"]
 
@@ -39,9 +40,9 @@ _POLICY_PHRASES = (
 
 
 def validate(cfg: C4Config) -> None:
-    """Raise ValueError for settings this implementation does not reproduce."""
+    """Raise UsageError for settings this implementation does not reproduce."""
     if not cfg.split_paragraph:
-        raise ValueError("c4.split_paragraph=false (C4 rules per sentence) is not supported; use true")
+        raise UsageError("c4.split_paragraph=false (C4 rules per sentence) is not supported; use true")
 
 
 def check(

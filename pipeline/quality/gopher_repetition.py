@@ -32,6 +32,7 @@ import numpy as np
 
 from pipeline.config import GopherRepetitionConfig
 from pipeline.quality.words import DocumentWords
+from warehouse.errors import UsageError
 
 TOP_NGRAM_SIZES = (2, 3, 4)
 DUP_NGRAM_SIZES = (5, 6, 7, 8, 9, 10)
@@ -51,13 +52,13 @@ _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 
 
 def validate(cfg: GopherRepetitionConfig) -> None:
-    """Raise ValueError for an n-gram size that has no signal column."""
+    """Raise UsageError for an n-gram size that has no signal column."""
     for n, _ in cfg.top_n_grams:
         if n not in TOP_NGRAM_SIZES:
-            raise ValueError(f"gopher_repetition.top_n_grams: n={n} not supported (use {TOP_NGRAM_SIZES})")
+            raise UsageError(f"gopher_repetition.top_n_grams: n={n} not supported (use {TOP_NGRAM_SIZES})")
     for n, _ in cfg.dup_n_grams:
         if n not in DUP_NGRAM_SIZES:
-            raise ValueError(f"gopher_repetition.dup_n_grams: n={n} not supported (use {DUP_NGRAM_SIZES})")
+            raise UsageError(f"gopher_repetition.dup_n_grams: n={n} not supported (use {DUP_NGRAM_SIZES})")
 
 
 def duplicates(items: list[str]) -> tuple[int, int]:

@@ -21,6 +21,7 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 from pipeline.records import Rejection
+from warehouse.errors import TokenmillError
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -57,11 +58,11 @@ class InputUnit:
     size_bytes: int
 
 
-class InputNotFound(FileNotFoundError):
+class InputNotFound(TokenmillError, FileNotFoundError):
     """A named input that does not exist or holds nothing readable; the message is one line."""
 
 
-class UnsupportedInput(ValueError):
+class UnsupportedInput(TokenmillError, ValueError):
     """A file named explicitly whose format cannot be recognised; the message is one line."""
 
 
