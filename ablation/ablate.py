@@ -20,6 +20,7 @@ from ablation.variants import Variant, VariantError, parse_variants, select
 from model.config import TrainConfig
 from model.plan import count_params
 from tokenizer.codec import Codec
+from warehouse.errors import MissingFileError
 from warehouse.layout import DatasetPaths
 from warehouse.read import docs_version
 
@@ -107,7 +108,7 @@ def prepare(dataset: str, variant_specs: list[str], eval_file: str | Path, out: 
     variants = parse_variants(variant_specs)
     eval_path = Path(eval_file)
     if not eval_path.is_file():
-        raise FileNotFoundError(f"--eval {eval_path}: no such file")
+        raise MissingFileError(f"--eval {eval_path}: no such file")
     eval_text = eval_path.read_text(encoding="utf-8")
     frames = {v.name: select(ds, v, version) for v in variants}
     for v in variants:

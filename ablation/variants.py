@@ -17,13 +17,14 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from warehouse.errors import UsageError
 from warehouse.layout import DatasetPaths
 from warehouse.read import DatasetNotFound, open_table, scan
 
 _NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
 
 
-class VariantError(ValueError):
+class VariantError(UsageError):
     """A --variant that cannot be used; the message says which and why."""
 
 

@@ -71,11 +71,14 @@ def plan_inputs(inputs: list[str], ds: DatasetPaths) -> tuple[list[InputUnit], i
 @task(name="commit-input", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[1, 5, 20])
 def commit_input(ds: DatasetPaths, key: str, paths: tuple[str, ...], tables: dict[str, pa.Table]) -> None:
     """One input's output as one transaction (retried on transient I/O errors)."""
-    commit.commit_shard(ds, key, paths, tables["docs"], tables["rejects"], tables["stages"], tables["shard"], DOCS_SCHEMA)
+    commit.commit_shard(ds, key, paths, tables["docs"], tables["rejects"], tables["stages"], tables["shard"], DOCS_SCHEMA,
+                        tables.get("filtered"))
 
 
-def commit_tables(out: UnitOutput, dedup: ExactDeduplicator | None, build_id: str) -> tuple[dict[str, pa.Table], dict]:
-    """The tables to commit for one input, after exact dedup; and the dedup index's new entries."""
+def commit_tables(out: UnitOutput, dedup: ExactDeduplicator | None, build_id: str,
+                  keep_filtered: bool = False) -> tuple[dict[str, pa.Table], dict]:
+    """The tables to commit for one input, after exact dedup; and the dedup index's new entries.
+    `keep_filtered`: also the full rows of quality-rejected documents (`[quality] keep_rejected_text`)."""
     docs, rejects, stages = out.docs_table(), out.rejects_table(), out.stages_table(build_id)
     new_hashes: dict = {}
     if dedup is not None:
@@ -100,7 +103,10 @@ def commit_tables(out: UnitOutput, dedup: ExactDeduplicator | None, build_id: st
         ],
         schema=SHARDS_SCHEMA,
     )
-    return {"docs": docs, "rejects": rejects, "stages": stages, "shard": shard}, new_hashes
+    tables = {"docs": docs, "rejects": rejects, "stages": stages, "shard": shard}
+    if keep_filtered:
+        tables["filtered"] = out.filtered_table()
+    return tables, new_hashes
 
 
 def _crashed_output(unit: InputUnit, error: str) -> UnitOutput:
@@ -179,7 +185,7 @@ def build_corpus(
         job = bar.add_task("inputs", total=len(units), records=0)
         records = 0
         for out in run_units(units, cfg, workers):
-            tables, new_hashes = commit_tables(out, dedup, build_id)
+            tables, new_hashes = commit_tables(out, dedup, build_id, cfg.quality.keep_rejected_text)
             commit_input(ds, out.unit.key, out.unit.paths, tables)
             if dedup is not None:
                 dedup.remember(new_hashes)

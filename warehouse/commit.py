@@ -56,7 +56,7 @@ def remove_partial(ds: DatasetPaths, paths: Iterable[str]) -> None:
     paths = list(paths)
     if not paths:
         return
-    for path in (ds.docs, ds.rejects, ds.stages):
+    for path in (ds.docs, ds.rejects, ds.filtered, ds.stages):
         table = _table(path)
         if table is not None:
             table.delete(_in_predicate("source", paths))
@@ -71,11 +71,15 @@ def commit_shard(
     stages: pa.Table,
     shard: pa.Table,
     docs_schema: pa.Schema,
+    filtered: pa.Table | None = None,
 ) -> None:
-    """Commit one input's output: docs, rejects, stages, then the marker row (see module doc)."""
+    """Commit one input's output: docs, rejects, filtered (when kept), stages, then the marker row
+    (see module doc)."""
     remove_partial(ds, [key, *paths])
     _append(ds.docs, docs, docs_schema)
     _append(ds.rejects, rejects, REJECTS_SCHEMA)
+    if filtered is not None:
+        _append(ds.filtered, filtered, filtered.schema)
     _append(ds.stages, stages, STAGES_SCHEMA)
     _append(ds.shards, shard, SHARDS_SCHEMA)
 

@@ -14,7 +14,7 @@ from deltalake.exceptions import TableNotFoundError
 from warehouse.errors import TokenmillError, UsageError
 from warehouse.layout import DatasetPaths
 
-TABLES = ("docs", "rejects", "shards", "stages", "builds")
+TABLES = ("docs", "rejects", "shards", "stages", "builds", "filtered")
 
 
 class DatasetNotFound(TokenmillError, FileNotFoundError):

@@ -13,8 +13,10 @@ from pathlib import Path
 
 from pipeline.config import ClassifierConfig
 from pipeline.fasttext_model import load_model, predict
+from pipeline.records import Document, Rejection
+from pipeline.stage import Stage
+from warehouse.errors import UsageError
 
-STAGE = "classifier"
 REASON = "quality_classifier:min_score"
 
 
@@ -23,7 +25,7 @@ class QualityClassifier:
 
     def __init__(self, cfg: ClassifierConfig):
         if cfg.model_path is None:
-            raise ValueError("QualityClassifier needs quality.classifier.model_path")
+            raise UsageError("QualityClassifier needs quality.classifier.model_path")
         self.cfg = cfg
         self.model_path = Path(cfg.model_path)
         self._model = None
@@ -35,7 +37,7 @@ class QualityClassifier:
                                      "to a model made by `tokenmill quality train`")
             labels = {label.removeprefix("__label__") for label in self._model.get_labels()}
             if self.cfg.positive_label not in labels:
-                raise ValueError(f"{self.model_path}: no label {self.cfg.positive_label!r} "
+                raise UsageError(f"{self.model_path}: no label {self.cfg.positive_label!r} "
                                  f"(labels: {', '.join(sorted(labels))}); set quality.classifier.positive_label")
         return self._model
 
@@ -57,6 +59,17 @@ class QualityClassifier:
         return None
 
 
-def make_classifier(cfg: ClassifierConfig) -> QualityClassifier | None:
-    """The configured classifier, or None when the build has none."""
-    return QualityClassifier(cfg) if cfg.model_path is not None else None
+class ClassifierStage(Stage):
+    """The classifier stage (`pipeline.stage` protocol): `quality_score`, and the min-score rejection."""
+
+    name = "classifier"
+
+    def __init__(self, cfg: ClassifierConfig):
+        self.classifier = QualityClassifier(cfg)
+
+    def __call__(self, doc: Document) -> Document | Rejection:
+        doc.quality_score = self.classifier.score(doc.text)
+        reason = self.classifier.reject_reason(doc.quality_score)
+        if reason is not None:
+            return self.reject(doc, reason, f"{doc.quality_score:.4f} < {self.classifier.cfg.min_score}")
+        return doc
