@@ -71,4 +71,5 @@ def measure_tokens_per_second(tokens_dir: Path, run_dir: Path, cfg: TrainConfig,
     shutil.rmtree(run_dir, ignore_errors=True)
     result = train(tokens_dir, run_dir, cfg.model_copy(update={"eval_interval": 10**9}),
                    max_seconds=seconds, console=Console(quiet=True))
+    shutil.rmtree(run_dir, ignore_errors=True)
     return float(result.tokens_per_s)
