@@ -9,11 +9,12 @@ A B A B for `--pairs` pairs and the table gives the median ratio with its min-ma
 - signatures: tokenmill's batch `signatures()` (normalise + shingle + SHA-1 + 128 permutations)
   against datasketch `MinHash(num_perm=128)` fed one document at a time (with shingling), and
   against datatrove's `MinhashDedupSignature` stage (14 x 8 = 112 hashes, spaCy word splitting);
-- whole dedup: `dedup_dataset` on a warehouse holding the documents (signatures, bands, exact
+- whole dedup: `dedup_dataset` (the one orchestration of the stage, which production runs: in
+  process on threads, or inside the near-dedup flow with Prefect tasks) on a warehouse holding the documents (signatures, bands, exact
   Jaccard check, union-find, moving the removed to rejects) against datatrove's four stages
   Signature -> Buckets -> Cluster -> Filter with `MinhashConfig()` defaults, reading and
   writing JSONL. Its Buckets stage asserts tasks % 14 == 0, so it runs 14 tasks on 1 worker.
-- recall and precision of both against brute-force exact Jaccard (see pipeline.dedup.evaluation).
+- recall and precision of both against brute-force exact Jaccard (see bench.dedup_truth).
 - scale: 10 million synthetic signature rows (band keys with planted duplicate groups) through
   per-band grouping, union-find and the keeper rule, in a subprocess whose peak RSS is reported.
 
@@ -85,7 +86,7 @@ print(json.dumps({"seconds": seconds, "removed": removed}))
 def build_corpus(shared: Path, quick: bool) -> list[dict]:
     """Real documents with real and made near-duplicates: {id, text, source} in a fixed order."""
     sys.path.insert(0, str(REPO))
-    from pipeline.dedup.evaluation import gutenberg_docs, near_copies, paragraph_chunks, warc_pages
+    from bench.dedup_truth import gutenberg_docs, near_copies, paragraph_chunks, warc_pages
 
     books = [(name.split("#")[0], text) for name, text in gutenberg_docs(shared / "prose" / "gutenberg", 500)]
     pages = []
@@ -224,7 +225,7 @@ def worker_scale(work: Path) -> dict:
     ds = DatasetPaths(root=str(work), name="scale")
     manifest = read_manifest(ds)
     start = time.perf_counter()
-    paths = [group_band(ds, band, cfg) for band in range(params.bands)]
+    paths = [group_band(ds, band) for band in range(params.bands)]
     grouping = time.perf_counter() - start
     start = time.perf_counter()
     pairs = read_pairs(paths)
@@ -300,7 +301,7 @@ def main(argv: list[str] | None = None) -> str:
         return ""
 
     sys.path.insert(0, str(REPO))
-    from pipeline.dedup.evaluation import score, similar_pairs
+    from bench.dedup_truth import score, similar_pairs
 
     scale_docs = args.scale_docs or (1_000_000 if args.quick else 10_000_000)
     docs = build_corpus(SHARED, args.quick)

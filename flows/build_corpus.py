@@ -194,6 +194,7 @@ def build_corpus(
 
     near = None
     if cfg.dedup.near and commit.table_version(ds.docs) is not None:
+        cfg = cfg.model_copy(update={"dedup": cfg.dedup.banded()})  # the builds row records the bands used
         near = near_dedup(ds, cfg.dedup, dask_address, build_id)
 
     summary = BuildSummary(dataset, build_id, len(units) + skipped, skipped,

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 import flows  # noqa: F401  (sets Prefect's embedded defaults before prefect is imported)
+from tokenizer import defaults as tokenizer_defaults
 from warehouse.errors import TokenmillError, UsageError
 from warehouse.layout import DEFAULT_ROOT
 
@@ -188,19 +189,24 @@ def dedup(
 @app.command()
 def tokenize(
     dataset: Annotated[Optional[str], typer.Option(help="DIR/NAME of a built dataset")] = None,
-    text: Annotated[Optional[list[Path]], typer.Option(help="plain UTF-8 text file(s) instead of a dataset")] = None,
+    text: Annotated[Optional[list[Path]], typer.Option(help="plain UTF-8 text file(s) instead of a dataset: --text A B ...")] = None,
+    more_text: Annotated[Optional[list[Path]], typer.Argument(help="more text files after --text FILE", show_default=False)] = None,
     out: Annotated[Optional[Path], typer.Option(help="output folder (dataset default: DIR/NAME/tokens/<tokenizer-id>)")] = None,
-    vocab_size: Annotated[int, typer.Option(help="vocabulary size")] = 8_000,
-    model_type: Annotated[str, typer.Option(help="bpe or unigram")] = "bpe",
-    val_fraction: Annotated[float, typer.Option(help="validation share: documents, or the last part of the text")] = 0.1,
-    sample_bytes: Annotated[int, typer.Option(help="bytes of text the tokenizer is trained on at most")] = 100_000_000,
+    vocab_size: Annotated[Optional[int], typer.Option(help="vocabulary size (default: sized to the training text, 1,024 to 32,768)")] = None,
+    model_type: Annotated[str, typer.Option(help="bpe or unigram")] = tokenizer_defaults.MODEL_TYPE,
+    val_fraction: Annotated[float, typer.Option(help="validation share: documents, or the last part of the text")] = tokenizer_defaults.VAL_FRACTION,
+    sample_bytes: Annotated[int, typer.Option(help="bytes of text the tokenizer is trained on at most")] = tokenizer_defaults.SAMPLE_BYTES,
     workers: Annotated[Optional[int], typer.Option(help="encoding processes (default: all cores)")] = None,
 ) -> None:
     """Train a SentencePiece tokenizer and pack train.bin / val.bin token files."""
     from tokenizer.cli import tokenize_command
+    from tokenizer.sources import TokenizeError
 
     with clear_errors():
-        result = tokenize_command(dataset, text, out, vocab_size, model_type, val_fraction, sample_bytes, workers)
+        if more_text and not text:
+            raise TokenizeError(f"{more_text[0]}: text files follow --text (tokenmill tokenize --text FILE... --out DIR)")
+        files = (text or []) + (more_text or [])
+        result = tokenize_command(dataset, files or None, out, vocab_size, model_type, val_fraction, sample_bytes, workers)
         console.print(result.summary(), markup=False, highlight=False)
 
 
@@ -210,18 +216,22 @@ def train(
     out: Annotated[Path, typer.Option(help="run folder: checkpoints, metrics.parquet, lineage.json")],
     config: Annotated[Optional[Path], typer.Option(help="TOML or YAML training config")] = None,
     preset: Annotated[Optional[str], typer.Option(help="model preset: tiny, small, 50M, 124M")] = None,
-    max_seconds: Annotated[Optional[float], typer.Option(help="stop after this much training time")] = None,
+    max_seconds: Annotated[Optional[float], typer.Option(help="stop after this much time: every step (compilation included), evaluation and checkpoint counts, setup does not. Alone (no --config, --preset): the model, batch and learning rate are planned for it")] = None,
     max_tokens: Annotated[Optional[int], typer.Option(help="stop after this many training tokens")] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto (CUDA when present), cuda or cpu")] = None,
     resume: Annotated[bool, typer.Option(help="continue the run in --out exactly where it stopped")] = False,
 ) -> None:
-    """Train the compact decoder-only model; prints its cost estimate first, then a progress table."""
+    """Train the compact decoder-only model; prints its plan and cost estimate first, then a progress table."""
     from model.config import load_train_config
     from model.train import train as train_model
 
     with clear_errors():
-        cfg = None if resume and config is None and preset is None else load_train_config(config, preset=preset)
+        # No config and no preset: a resume keeps the checkpoint's config, and --max-seconds alone is planned.
+        chosen = config is not None or preset is not None
+        planned = not chosen and (resume or (max_seconds is not None and max_tokens is None))
+        cfg = None if planned else load_train_config(config, preset=preset)
         result = train_model(tokens_dir, out, cfg, resume=resume, max_tokens=max_tokens,
-                             max_seconds=max_seconds, console=console)
+                             max_seconds=max_seconds, device=device, console=console)
         bpb = f"{result.val_bpb:.4f}" if result.val_bpb is not None else "n/a"
         console.print(f"{result.run_dir}: {result.steps} steps, {result.tokens:,} tokens, val bits/byte {bpb}")
 
@@ -264,12 +274,13 @@ def sample(
     top_k: Annotated[Optional[int], typer.Option(help="sample from the k most likely tokens")] = 200,
     max_new_tokens: Annotated[int, typer.Option(help="tokens to generate")] = 200,
     seed: Annotated[int, typer.Option()] = 0,
+    device: Annotated[str, typer.Option(help="auto (CUDA when present), cuda or cpu")] = "auto",
 ) -> None:
     """Generate text from a trained run."""
     from model.sample import sample_run
 
     with clear_errors():
-        text = sample_run(run, prompt, temperature, top_k, max_new_tokens, seed)
+        text = sample_run(run, prompt, temperature, top_k, max_new_tokens, seed, device)
         console.print(text, markup=False, highlight=False)
 
 

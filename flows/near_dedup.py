@@ -16,14 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from pipeline.config import DedupConfig
-from pipeline.dedup import (
-    DedupReport,
-    compute_shard_signatures,
-    group_band,
-    prepare_signatures,
-    record_signatures,
-    resolve_duplicates,
-)
+from pipeline.dedup import DedupReport, compute_shard_signatures, dedup_dataset, group_band
 from warehouse import commit
 from warehouse.layout import DatasetPaths
 from warehouse.read import open_table
@@ -31,6 +24,7 @@ from warehouse.schema import DATASET_SOURCE
 
 sign_shard = task(compute_shard_signatures, name="dedup-sign-shard", cache_policy=NO_CACHE, retries=2)
 group_candidates = task(group_band, name="dedup-group-band", cache_policy=NO_CACHE, retries=2)
+TASKS = {compute_shard_signatures: sign_shard, group_band: group_candidates}
 
 
 def task_runner(dask_address: str | None):
@@ -59,16 +53,13 @@ def near_dedup(
     return report
 
 
+def map_tasks(step, ds: DatasetPaths, items: list, **fixed) -> list:
+    """`pipeline.dedup.MapSteps` as Prefect tasks on the flow's task runner."""
+    if not items:
+        return []
+    return TASKS[step].map(unmapped(ds), items, **{k: unmapped(v) for k, v in fixed.items()}).result()
+
+
 @flow(name="near-dedup")
 def _near_dedup(ds: DatasetPaths, cfg: DedupConfig) -> DedupReport:
-    manifest, pending = prepare_signatures(ds, cfg)
-    results = sign_shard.map(ds=unmapped(ds), source=pending, cfg=unmapped(cfg)).result() if pending else []
-    manifest = record_signatures(ds, manifest, results)
-    # Bands are grouped after every shard is signed: the manifest fixes the document numbering.
-    band_paths = group_candidates.map(
-        ds=unmapped(ds), band=list(range(manifest.params.bands)), cfg=unmapped(cfg)
-    ).result()
-    report = resolve_duplicates(ds, cfg, band_paths)
-    report.signed = sum(r.docs for r in results)
-    report.shards_signed = len(results)
-    return report
+    return dedup_dataset(ds, cfg, map_steps=map_tasks)

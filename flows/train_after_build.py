@@ -29,7 +29,7 @@ class TrainAfterBuild:
 
 
 @task(name="tokenize", cache_policy=NO_CACHE)
-def tokenize_step(dataset: str, vocab_size: int, version: int | None) -> TokenizeResult:
+def tokenize_step(dataset: str, vocab_size: int | None, version: int | None) -> TokenizeResult:
     return tokenize_dataset(dataset, vocab_size=vocab_size, version=version)
 
 
@@ -41,7 +41,7 @@ def train_step(tokens_dir: Path, out: Path, cfg: TrainConfig, max_seconds: float
 @flow(name="train-after-build")
 def train_after_build(
     dataset: str,
-    vocab_size: int = 8_000,
+    vocab_size: int | None = None,  # None: sized to the dataset (tokenizer/defaults.py)
     preset: str | None = None,
     config: str | None = None,
     overrides: dict | None = None,

@@ -1,4 +1,4 @@
-"""Batches from a tokens directory: train.bin / val.bin / meta.json (see tokenizer/tokenfile.py).
+"""Batches from a tokens directory's token files (tokenizer/tokensdir.py opens and checks them).
 
 Training draws windows at random offsets from a seeded generator whose state is the data
 position: saved in a checkpoint, it makes a resumed run read exactly the batches the uninterrupted
@@ -11,62 +11,10 @@ consumes no randomness.
 
 from __future__ import annotations
 
-import json
-import math
-from dataclasses import dataclass
-from pathlib import Path
-
 import numpy as np
 import torch
 
-from tokenizer.tokenfile import TokenFile
-from warehouse.errors import TokenmillError
-
-REQUIRED_META = ("train_bytes", "val_bytes", "train_tokens", "val_tokens", "vocab_size", "eos_id")
-
-
-class TokensDirError(TokenmillError, ValueError):
-    """A tokens directory that is missing files or whose files disagree with its meta.json."""
-
-
-@dataclass(frozen=True)
-class TokenSplits:
-    """The train and validation token files of one tokens directory, and its meta.json."""
-
-    path: Path
-    train: TokenFile
-    val: TokenFile
-    meta: dict
-
-    @classmethod
-    def open(cls, tokens_dir: str | Path) -> "TokenSplits":
-        path = Path(tokens_dir)
-        meta_path = path / "meta.json"
-        if not meta_path.is_file():
-            raise TokensDirError(f"{path}: no meta.json (is this a tokens directory?)")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        missing = [k for k in REQUIRED_META if k not in meta]
-        if missing:
-            raise TokensDirError(f"{meta_path}: missing {', '.join(missing)}")
-        train, val = TokenFile.open(path / "train.bin"), TokenFile.open(path / "val.bin")
-        for name, tf in (("train", train), ("val", val)):
-            if tf.n_tokens != meta[f"{name}_tokens"] or tf.vocab_size != meta["vocab_size"]:
-                raise TokensDirError(
-                    f"{tf.path}: {tf.n_tokens} tokens, vocabulary {tf.vocab_size}; meta.json says "
-                    f"{meta[f'{name}_tokens']} tokens, vocabulary {meta['vocab_size']}"
-                )
-        if val.n_tokens < 2 or meta["val_bytes"] <= 0:
-            raise TokensDirError(f"{path}: the validation split is empty")
-        return cls(path, train, val, meta)
-
-    @property
-    def vocab_size(self) -> int:
-        return int(self.meta["vocab_size"])
-
-    def bits_per_byte(self, val_loss_nats: float) -> float:
-        """Validation loss per token (nats) -> bits per byte of the original text, comparable across
-        tokenizers: the split's total information divided by its size in bytes."""
-        return val_loss_nats * self.meta["val_tokens"] / (math.log(2) * self.meta["val_bytes"])
+from tokenizer.tokensdir import TokensDirError
 
 
 def _gather(tokens: np.ndarray, starts: np.ndarray, block_size: int) -> tuple[torch.Tensor, torch.Tensor]:

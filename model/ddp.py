@@ -20,20 +20,19 @@ class Distributed:
     local_rank: int = 0
     world_size: int = 1
     owns_group: bool = False  # True when this object initialised the process group (and so ends it)
-    device: str = "cpu"  # where collectives' tensors live: NCCL only reduces CUDA tensors
+    device: torch.device = torch.device("cpu")  # where collectives' tensors live: NCCL only reduces CUDA tensors
 
     @classmethod
-    def from_env(cls, device_type: str) -> "Distributed":
+    def from_env(cls, device: torch.device) -> "Distributed":
+        """The process group torchrun describes, on `device` (model.device.pick_device's answer,
+        which already names this process's GPU), or a world of one on `device`."""
         world_size = int(os.environ.get("WORLD_SIZE", "1"))
         if world_size == 1:
-            return cls()
+            return cls(device=device)
         rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
         owns = not dist.is_initialized()
-        device = f"cuda:{local_rank}" if device_type == "cuda" else "cpu"
         if owns:
-            if device_type == "cuda":
-                torch.cuda.set_device(local_rank)
-            dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
+            dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
         return cls(rank, local_rank, world_size, owns, device)
 
     @property

@@ -16,6 +16,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from model.loss import linear_cross_entropy
+
 
 @dataclass(frozen=True)
 class GPTConfig:
@@ -90,19 +92,19 @@ class Rotary(nn.Module):
         self.register_buffer("sin", angles.sin(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (B, T, heads, head_dim) -> the same shape, each position turned by its angles."""
+        """x: (B, T, heads, head_dim) -> the same shape, each position turned by its angles, in x's
+        own dtype: under autocast that is bf16, and no fp32 copy of q and k is made."""
         T = x.size(1)
         cos, sin = self.cos[:T], self.sin[:T]
-        pairs = x.float().unflatten(-1, (-1, 2))  # complex numbers have no bf16 form: rotate in fp32
-        if torch.compiler.is_compiling():
-            # The compiler fuses this real form into one kernel; it generates no code for complex numbers.
-            re, im = pairs.unbind(-1)
-            turned = torch.stack((re * cos - im * sin, re * sin + im * cos), dim=-1)
-        else:
-            # Eagerly, one complex multiplication is about twice as fast, forward and backward, as the
-            # four real products and the stack.
-            turned = torch.view_as_real(torch.view_as_complex(pairs) * torch.complex(cos, sin))
-        return turned.flatten(-2).type_as(x)
+        pairs = x.unflatten(-1, (-1, 2))
+        if x.dtype == torch.float32 and not torch.compiler.is_compiling():
+            # fp32, eagerly (the CPU path): one complex multiplication is about twice as fast, forward
+            # and backward, as the four real products and the stack. Complex numbers have no bf16
+            # form, and the compiler generates no code for them.
+            return torch.view_as_real(torch.view_as_complex(pairs) * torch.complex(cos, sin)).flatten(-2)
+        cos, sin = cos.to(x.dtype), sin.to(x.dtype)
+        re, im = pairs.unbind(-1)
+        return torch.stack((re * cos - im * sin, re * sin + im * cos), dim=-1).flatten(-2)
 
 
 class CausalSelfAttention(nn.Module):
@@ -188,18 +190,18 @@ class GPT(nn.Module):
         return n - self.embed.weight.numel() if non_embedding else n
 
     def forward(
-        self, idx: torch.Tensor, targets: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """idx: (B, T) token ids. With targets (B, T): logits for every position and the mean
-        cross-entropy. Without: logits for the last position only, (B, 1, V), all sampling needs."""
+        self, idx: torch.Tensor, targets: torch.Tensor | None = None, all_logits: bool = False
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """idx: (B, T) token ids. With targets (B, T): (None, the mean cross-entropy), computed with
+        the output head a slice of rows at a time (model/loss.py), so the (B, T, V) logits are never
+        held. Without: the logits of the last position, (B, 1, V), all sampling needs; or of every
+        position with all_logits."""
         if idx.size(1) > self.cfg.block_size:
             raise ValueError(f"sequence of {idx.size(1)} tokens is longer than block_size {self.cfg.block_size}")
         x = self.dropout(self.embed(idx))
         for block in self.blocks:
             x = block(x)
         x = self.norm(x)
-        if targets is None:
-            return self.head(x[:, -1:, :]), None
-        logits = self.head(x)
-        loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1))
-        return logits, loss
+        if targets is not None:
+            return None, linear_cross_entropy(x.flatten(0, 1), self.head.weight, targets.flatten())
+        return self.head(x if all_logits else x[:, -1:, :]), None

@@ -23,6 +23,8 @@ SCHEMA = {
     "train_loss": pl.Float64,
     "val_loss": pl.Float64,
     "val_bpb": pl.Float64,
+    "tokens_per_s": pl.Float64,  # training throughput since the previous logged step (all ranks)
+    "mfu": pl.Float64,  # that throughput's FLOP/s over the device's peak (per device)
 }
 
 
@@ -35,6 +37,8 @@ class MetricsRow:
     train_loss: float | None = None
     val_loss: float | None = None
     val_bpb: float | None = None
+    tokens_per_s: float | None = None
+    mfu: float | None = None
 
 
 class MetricsLog:
@@ -49,7 +53,7 @@ class MetricsLog:
         interrupted run that ran past its last checkpoint, and the resumed run will redo them."""
         if self.path.is_file():
             frame = pl.read_parquet(self.path).filter(pl.col("step") <= step)
-            self.rows = frame.to_dicts()
+            self.rows = [dict.fromkeys(SCHEMA) | row for row in frame.to_dicts()]  # older runs lack columns
 
     def append(self, row: MetricsRow) -> None:
         last = self.rows[-1] if self.rows else None
@@ -78,7 +82,7 @@ class ConsoleTable:
         self.console = console or Console()
         self.header_done = False
 
-    def print_row(self, row: MetricsRow, tokens_per_s: float | None, mfu: float | None) -> None:
+    def print_row(self, row: MetricsRow) -> None:
         if not self.header_done:
             self.console.print(" ".join(f"{name:>{width}}" for name, width in self.COLUMNS), style="bold", soft_wrap=True)
             self.header_done = True
@@ -90,7 +94,7 @@ class ConsoleTable:
             "" if row.train_loss is None else f"{row.train_loss:.4f}",
             "" if row.val_loss is None else f"{row.val_loss:.4f}",
             "" if row.val_bpb is None else f"{row.val_bpb:.4f}",
-            "" if tokens_per_s is None else f"{tokens_per_s:,.0f}",
-            "" if mfu is None else f"{mfu:.0%}",
+            "" if row.tokens_per_s is None else f"{row.tokens_per_s:,.0f}",
+            "" if row.mfu is None else f"{row.mfu:.0%}",
         )
         self.console.print(" ".join(f"{c:>{w}}" for c, (_, w) in zip(cells, self.COLUMNS)), highlight=False, soft_wrap=True)

@@ -204,3 +204,84 @@ def plan_report(plan: Plan, peak_flops: float | None = None, mfu: float = 0.4, p
     lines += ["", "# config (save as plan.yaml, then: tokenmill train TOKENS --out RUN --config plan.yaml)",
               yaml.safe_dump(plan_config(plan), sort_keys=False).rstrip()]
     return "\n".join(lines)
+
+
+# --- A time budget on this device -> a whole training config (`tokenmill train --max-seconds S`). ---
+
+# Fraction of peak FLOP/s a run reaches, for sizing only (the run itself is stopped by the clock):
+# bf16 GPT training reaches 40-50 % on current GPUs (nanoGPT, issue #9's H200 table); small fp32
+# models on one CPU core reached 46-52 % of the measured 512x512 matmul rate (bench/results/train.md).
+EXPECTED_MFU = {"cuda": 0.4, "cpu": 0.5}
+# Tokens per parameter: Chinchilla's 20 holds from ~1e18 FLOPs up. Far below, the best model sees
+# fewer: on tinyshakespeare in 180 s on one core (~1e13 FLOPs) 3 layers x 128 (0.70 M parameters,
+# 4.2 tokens each) beat 4 and 5 layers. Log-linear in between.
+SHORT_RUN = (1e13, 4.0)
+LONG_RUN = (1e18, TOKENS_PER_PARAM)
+# Share of the budget kept for evaluation, sampling and checkpoints (they count toward --max-seconds).
+OVERHEAD = 0.05
+# Longest context whose attention FLOPs stay within this share of 6N: GPT-2 small at 1024 (15 %),
+# the 180-s CPU model at 128 (14 %). Longer contexts buy little for a model that small.
+ATTENTION_SHARE = 0.2
+MICRO_BATCH_TOKENS = {"cuda": 32_768, "cpu": 1 << 30}  # per forward; more is gradient accumulation
+
+
+def tokens_per_param(budget_flops: float) -> float:
+    (c0, k0), (c1, k1) = SHORT_RUN, LONG_RUN
+    t = min(1.0, max(0.0, math.log(budget_flops / c0) / math.log(c1 / c0)))
+    return math.exp(math.log(k0) + t * math.log(k1 / k0))
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What `plan_run` chose: the TrainConfig fields, and why, line by line."""
+
+    fields: dict
+    config: GPTConfig
+    reasons: list[str]
+
+
+def plan_run(max_seconds: float, peak_flops: float, device_type: str, vocab_size: int, train_tokens: int) -> RunPlan:
+    """Shape, batch and learning rate for max_seconds of training on a device of peak_flops."""
+    mfu_ = EXPECTED_MFU[device_type]
+    budget = max_seconds * peak_flops * mfu_ * (1 - OVERHEAD)
+    k = tokens_per_param(budget)
+    n_target = math.sqrt(budget / (6.0 * k))
+    base = GPTConfig(vocab_size=64 * -(-vocab_size // 64), block_size=1024)
+    cfg = shape_for_params(n_target, base)
+    block = 1024
+    while block > 64 and 12 * cfg.n_layer * cfg.n_embd * block > ATTENTION_SHARE * 6 * count_params(cfg):
+        block //= 2
+    cfg = replace(cfg, block_size=block)
+    n_tokens = budget / flops_per_token(cfg)
+    # Tokens per step ~ sqrt(tokens): 2,048 for a few million tokens (the 180-s CPU run), 64 k for
+    # a few billion (GPT-2 small's hour on a GPU); powers of two, at least one sequence.
+    step_tokens = max(block, 2 ** round(math.log2(math.sqrt(n_tokens))))
+    batch = step_tokens // block
+    micro = max(1, min(batch, MICRO_BATCH_TOKENS[device_type] // block))
+    steps = max(1, int(n_tokens // (batch * block)))
+    lr = 3e-3 * min(1.0, 128 / cfg.n_embd)  # 3e-3 at 128 wide (measured), 5e-4 at 768 (GPT-3's 6e-4)
+    fields = {
+        "preset": "small",
+        "model": {"n_layer": cfg.n_layer, "n_head": cfg.n_head, "n_embd": cfg.n_embd, "block_size": block},
+        "batch_size": micro,
+        "grad_accum": batch // micro,
+        "lr": lr,
+        "warmup_steps": min(2000, max(10, round(0.03 * steps))),
+        "eval_interval": max(1, steps // 4),
+        "log_interval": max(1, steps // 100),
+        "eval_tokens": int(min(1_000_000, max(16 * block, n_tokens // 30))),
+    }
+    n = count_params(cfg)
+    reasons = [
+        f"plan for {max_seconds:,.0f} s on {device_type}: {peak_flops / 1e9:,.1f} GFLOP/s peak x {mfu_:.0%} expected MFU "
+        f"x {1 - OVERHEAD:.0%} (evaluation and checkpoints take the rest) = {budget:.3g} FLOPs",
+        f"a budget this size trains best at about {k:.1f} tokens per parameter (20 from 1e18 FLOPs up): "
+        f"{n_target / 1e6:.2f}M parameters, nearest shape {cfg.n_layer} layers x {cfg.n_embd} wide, "
+        f"{cfg.n_head} heads of 64 ({n / 1e6:.2f}M with the {vocab_size:,}-token embedding)",
+        f"context {block}: the longest whose attention costs at most {ATTENTION_SHARE:.0%} of the weights' FLOPs",
+        f"about {n_tokens / 1e6:,.1f}M tokens ({n_tokens / max(train_tokens, 1):.1f} passes over the {train_tokens:,} "
+        f"training tokens) in ~{steps:,} steps of {batch * block:,} tokens (batch {batch}"
+        + (f" = {micro} x {batch // micro} accumulated" if micro < batch else "")
+        + f"), peak learning rate {lr:.2g}, {fields['warmup_steps']} warmup steps",
+    ]
+    return RunPlan(fields, cfg, reasons)

@@ -1,19 +1,20 @@
 """Text from a trained model: `sample_run(RUN, prompt)` loads the run's checkpoint and tokenizer
 and continues the prompt. Sampling draws from its own generator, never the global one, so
-sampling during training leaves a run's random stream — and its exact resumability — untouched."""
+sampling during training leaves a run's random stream — and its exact resumability — untouched.
+Prompts are encoded by the token directory's codec, exactly as the training text was packed."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import sentencepiece as spm
 import torch
 
 from model.checkpoint import load_checkpoint
+from model.device import pick_device
 from model.gpt import GPT, GPTConfig
-from warehouse.errors import MissingFileError, UsageError
-
-TOKENIZER_NAME = "tokenizer.model"
+from tokenizer.codec import Codec
+from tokenizer.tokensdir import TOKENIZER_NAME, load_codec
+from warehouse.errors import UsageError
 
 
 @torch.no_grad()
@@ -51,7 +52,7 @@ def generate(
 
 def sample_text(
     model: GPT,
-    tokenizer: spm.SentencePieceProcessor,
+    codec: Codec,
     prompt: str,
     max_new_tokens: int,
     temperature: float,
@@ -60,27 +61,27 @@ def sample_text(
 ) -> str:
     """The prompt and its continuation, decoded. An empty prompt starts from the end-of-document id."""
     device = next(model.parameters()).device
-    ids = tokenizer.encode(prompt) or [tokenizer.eos_id()]
+    ids = codec.encode(prompt) or [codec.sp.eos_id()]
     generator = torch.Generator(device=device).manual_seed(seed)
     out = generate(
         model, torch.tensor([ids], device=device), max_new_tokens, temperature, top_k,
-        vocab_size=tokenizer.get_piece_size(), generator=generator,
+        vocab_size=codec.sp.get_piece_size(), generator=generator,
     )
     # Byte-fallback pieces that end mid-character decode to U+FFFD rather than failing.
-    return tokenizer.decode(out[0].tolist())
+    return codec.decode(out[0].tolist())
 
 
-def load_run(run_dir: str | Path, device: str | torch.device = "cpu") -> tuple[GPT, spm.SentencePieceProcessor]:
-    """The model of RUN/checkpoint.pt (in eval mode) and the tokenizer the run was trained with."""
+def load_run(run_dir: str | Path, device: str | torch.device = "auto") -> tuple[GPT, Codec]:
+    """The model of RUN/checkpoint.pt (in eval mode, on `device`: auto/cpu/cuda, or a torch.device)
+    and the codec of the tokenizer the run was trained with."""
     run_dir = Path(run_dir)
+    device = device if isinstance(device, torch.device) else pick_device(device)
+    codec = load_codec(run_dir / TOKENIZER_NAME)
     state = load_checkpoint(run_dir, map_location=device)
     model = GPT(GPTConfig(**state["gpt_config"])).to(device)
     model.load_state_dict(state["model"])
     model.eval()
-    tokenizer_path = run_dir / TOKENIZER_NAME
-    if not tokenizer_path.is_file():
-        raise MissingFileError(f"{run_dir}: no {TOKENIZER_NAME}; was this directory made by tokenmill train?")
-    return model, spm.SentencePieceProcessor(model_file=str(tokenizer_path))
+    return model, codec
 
 
 def sample_run(
@@ -90,7 +91,7 @@ def sample_run(
     top_k: int | None = 200,
     max_new_tokens: int = 200,
     seed: int = 0,
-    device: str = "cpu",
+    device: str = "auto",
 ) -> str:
     """Continue prompt with the model trained in run_dir; returns the prompt plus the new text."""
     if temperature < 0:

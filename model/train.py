@@ -1,15 +1,21 @@
 """The training loop: token files in, a run directory out.
 
     RUN/checkpoint.pt     model, optimizer, schedule position, data position, RNG (model/checkpoint.py)
-    RUN/metrics.parquet   step, tokens, elapsed_s, lr, train_loss, val_loss, val_bpb
+    RUN/metrics.parquet   step, tokens, elapsed_s, lr, losses, val bits/byte, tokens/s, MFU
     RUN/samples.txt       text generated at each evaluation
     RUN/lineage.json      token files, dataset version, tokenizer, config, code version
     RUN/tokenizer.model   the tokenizer, so a run directory samples on its own
 
-One flat loop, top to bottom: AdamW with warmup then cosine decay, gradient accumulation and
-clipping, bf16 autocast on CUDA (fp32 on CPU), optional torch.compile, DDP under torchrun. On CPU,
-with the same thread count, a run is deterministic, and a resumed run computes bit for bit what the
-uninterrupted run would have.
+As nanoGPT's train.py reads: `setup` builds everything, then one flat loop calls `train_step`,
+`evaluate_and_sample` and `save` in turn. AdamW (fused) with warmup then cosine decay, gradient
+accumulation and clipping, bf16 autocast on CUDA (fp32 on CPU), optional torch.compile, DDP under
+torchrun. The device is model/device.py's choice. The step never waits for the GPU: losses stay on
+the device and are read (one sync) only at log intervals. On CPU, with the same thread count, a
+run is deterministic, and a resumed run computes bit for bit what the uninterrupted run would have.
+
+--max-seconds counts the loop's wall clock: every step (torch.compile's first steps included),
+evaluations, samples and checkpoints. Setup before the first step (loading, measuring the device's
+peak, planning) does not count.
 """
 
 from __future__ import annotations
@@ -23,19 +29,22 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import sentencepiece as spm
+import numpy as np
 import torch
 from rich.console import Console
 from torch.nn.parallel import DistributedDataParallel
 
+from model import device as devices
 from model.checkpoint import capture_rng, checkpoint_path, load_checkpoint, restore_rng, save_checkpoint
 from model.config import TrainConfig
-from model.data import RandomWindows, TokenSplits, eval_windows, to_device, window_batches
+from model.data import RandomWindows, eval_windows, to_device, window_batches
 from model.ddp import Distributed
-from model.gpt import GPT
+from model.gpt import GPT, GPTConfig
 from model.metrics import ConsoleTable, MetricsLog, MetricsRow
-from model.plan import TOKENS_PER_PARAM, count_params, describe_estimate, flops_per_token, measure_peak_flops
-from model.sample import TOKENIZER_NAME, sample_text
+from model.plan import EXPECTED_MFU, TOKENS_PER_PARAM, count_params, describe_estimate, flops_per_token, measure_peak_flops, plan_run
+from model.sample import sample_text
+from tokenizer.codec import Codec
+from tokenizer.tokensdir import TOKENIZER_NAME, TokensDir, load_codec
 from warehouse.errors import RunExistsError, UsageError
 from warehouse.lineage import git_commit
 
@@ -87,6 +96,38 @@ class Schedule:
         return self.lr * warmup * (self.min_lr_ratio + (1.0 - self.min_lr_ratio) * cosine)
 
 
+@dataclass
+class Run:
+    """Everything one training run holds, made by `setup`; the loop advances step/tokens/elapsed."""
+
+    cfg: TrainConfig
+    gcfg: GPTConfig
+    run_dir: Path
+    device: torch.device
+    dist: Distributed
+    autocast: contextlib.AbstractContextManager
+    data: TokensDir
+    model: GPT
+    step_model: torch.nn.Module  # the model as the step calls it: compiled and/or DDP-wrapped
+    optimizer: torch.optim.Optimizer
+    sampler: RandomWindows
+    schedule: Schedule
+    metrics: MetricsLog
+    table: ConsoleTable
+    console: Console
+    codec: Codec | None  # rank 0 only: samples are written there
+    peak_flops: float
+    tokens_per_step: int
+    val_starts: np.ndarray
+    step: int = 0
+    tokens: int = 0
+    elapsed: float = 0.0
+
+    def log(self, row: MetricsRow) -> None:
+        self.metrics.append(row)
+        self.table.print_row(row)
+
+
 def make_optimizer(model: GPT, cfg: TrainConfig) -> torch.optim.AdamW:
     """AdamW with weight decay on the weight matrices only: decaying norm gains pulls them toward
     zero, and decaying the embedding shrinks rare tokens' rows, neither of which regularises."""
@@ -98,46 +139,29 @@ def make_optimizer(model: GPT, cfg: TrainConfig) -> torch.optim.AdamW:
     return torch.optim.AdamW(groups, lr=cfg.lr, betas=(cfg.beta1, cfg.beta2), fused=True)
 
 
-@torch.no_grad()
-def evaluate(model: GPT, splits: TokenSplits, starts, batch_size: int, device: torch.device,
-             autocast, dist: Distributed) -> float:
-    """Mean validation loss (nats per token) over the given windows, each rank scoring its share."""
-    was_training = model.training
-    model.eval()
-    total = torch.zeros(2, dtype=torch.float64, device=device)  # summed loss, token count
-    for x, y in window_batches(splits.val.tokens, starts, model.cfg.block_size, batch_size):
-        with autocast:
-            _, loss = model(to_device(x, device), to_device(y, device))
-        total += torch.stack([loss.double() * y.numel(), torch.tensor(y.numel(), dtype=torch.float64, device=device)])
-    model.train(was_training)
-    dist.sum(total)
-    return (total[0] / total[1]).item()
-
-
-def write_lineage(run_dir: Path, splits: TokenSplits, cfg: TrainConfig, model: GPT, device: torch.device,
-                  world_size: int, resumed_at_step: int | None) -> None:
+def write_lineage(run: Run, resumed_at_step: int | None) -> None:
     """RUN/lineage.json: where the run's inputs came from. A resume appends to its `resumes` list."""
-    path = run_dir / LINEAGE_NAME
+    path = run.run_dir / LINEAGE_NAME
     now = datetime.now(timezone.utc).isoformat(timespec="seconds")
     if resumed_at_step is not None and path.is_file():
         lineage = json.loads(path.read_text(encoding="utf-8"))
         lineage.setdefault("resumes", []).append({"step": resumed_at_step, "at": now, "git_commit": git_commit()})
     else:
-        meta = splits.meta
+        meta = run.data.meta
         lineage = {
-            "tokens_dir": str(splits.path.resolve()),
-            "token_files": {name: str((splits.path / f"{name}.bin").resolve()) for name in ("train", "val")},
+            "tokens_dir": str(run.data.path.resolve()),
+            "token_files": {name: str((run.data.path / f"{name}.bin").resolve()) for name in ("train", "val")},
             "dataset": meta.get("dataset"),
             "dataset_version": meta.get("dataset_version"),
             "tokenizer_id": meta.get("tokenizer_id"),
             "tokens_meta": meta,
-            "config": cfg.model_dump(mode="json"),
-            "model": model.cfg.to_dict(),
-            "n_params": model.n_params(),
+            "config": run.cfg.model_dump(mode="json"),
+            "model": run.gcfg.to_dict(),
+            "n_params": run.model.n_params(),
             "git_commit": git_commit(),
             "torch_version": torch.__version__,
-            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-            "world_size": world_size,
+            "device": devices.device_name(run.device),
+            "world_size": run.dist.world_size,
             "started_at": now,
         }
     tmp = path.with_suffix(".tmp")
@@ -155,6 +179,186 @@ def _resumed_config(saved: TrainConfig, given: TrainConfig | None) -> TrainConfi
     return given
 
 
+def _with(cfg: TrainConfig, **fields) -> TrainConfig:
+    return TrainConfig.model_validate(cfg.model_dump() | {k: v for k, v in fields.items() if v is not None})
+
+
+def setup(tokens_dir: str | Path, out_dir: str | Path, cfg: TrainConfig | None, resume: bool,
+          max_tokens: int | None, max_seconds: float | None, device_choice: str | None, console: Console | None) -> Run:
+    """Everything before the first step: the config (given, the checkpoint's, or planned for the time
+    budget), the device, the token files, model, optimizer, sampler and metrics, restored from the
+    checkpoint on resume."""
+    run_dir = Path(out_dir)
+    state = None
+    if resume and checkpoint_path(run_dir).is_file():
+        state = load_checkpoint(run_dir)
+        cfg = _resumed_config(TrainConfig.model_validate(state["config"]), cfg)
+    elif checkpoint_path(run_dir).is_file():
+        raise RunExistsError(f"{run_dir} already holds a run; pass resume=True (--resume) or another directory")
+    planned = cfg is None and max_seconds is not None and max_tokens is None
+    cfg = _with(cfg or TrainConfig(), max_tokens=max_tokens, max_seconds=max_seconds, device=device_choice)
+
+    device = devices.pick_device(cfg.device)
+    devices.configure(device)
+    dist = Distributed.from_env(device)
+    try:
+        return _build(run_dir, tokens_dir, cfg, state, planned, device, dist, console or Console(quiet=not dist.is_main))
+    except BaseException:
+        dist.close()
+        raise
+
+
+def _build(run_dir: Path, tokens_dir: str | Path, cfg: TrainConfig, state: dict | None, planned: bool,
+           device: torch.device, dist: Distributed, console: Console) -> Run:
+    if cfg.num_threads and device.type == "cpu":
+        torch.set_num_threads(cfg.num_threads)
+    if device.type == "cpu":
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    bf16 = devices.use_bf16(device, cfg.precision)
+    data = TokensDir.open(tokens_dir)
+    peak = cfg.peak_flops or dist.from_main(measure_peak_flops(device, torch.bfloat16 if bf16 else torch.float32))
+    if planned:
+        plan = plan_run(cfg.max_seconds, peak, device.type, data.vocab_size, data.train.n_tokens)
+        cfg = _with(cfg, **plan.fields)
+        console.print("\n".join(plan.reasons), soft_wrap=True, highlight=False)
+
+    gcfg = cfg.gpt_config(data.vocab_size)
+    torch.manual_seed(cfg.seed)  # the same initial weights on every rank
+    model = GPT(gcfg).to(device)
+    if not cfg.max_tokens and not cfg.max_seconds:
+        cfg = _with(cfg, max_tokens=int(TOKENS_PER_PARAM * count_params(gcfg)))
+    optimizer = make_optimizer(model, cfg)
+    sampler = RandomWindows(data.train.tokens, gcfg.block_size, seed=cfg.seed)
+    metrics = MetricsLog(run_dir)
+    step_model = torch.compile(model) if cfg.compile else model
+    if dist.active:
+        step_model = DistributedDataParallel(step_model, device_ids=[device.index] if device.type == "cuda" else None)
+    run = Run(
+        cfg=cfg, gcfg=gcfg, run_dir=run_dir, device=device, dist=dist, autocast=devices.autocast(device, bf16),
+        data=data, model=model, step_model=step_model, optimizer=optimizer, sampler=sampler,
+        schedule=Schedule(cfg.lr, cfg.min_lr_ratio, cfg.warmup_steps, cfg.max_tokens, cfg.max_seconds),
+        metrics=metrics, table=ConsoleTable(console), console=console, codec=None, peak_flops=peak,
+        tokens_per_step=cfg.batch_size * gcfg.block_size * cfg.grad_accum * dist.world_size,
+        val_starts=eval_windows(data.val.n_tokens, gcfg.block_size, cfg.eval_tokens)[dist.rank :: dist.world_size],
+    )
+    if state is not None:
+        if state["vocab_size"] != data.vocab_size:
+            raise UsageError(f"{tokens_dir}: vocabulary {data.vocab_size}, the checkpoint's is {state['vocab_size']}")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        sampler.load_state_dict(state["data"])
+        run.step, run.tokens, run.elapsed = (state["schedule"][k] for k in ("step", "tokens", "elapsed_s"))
+        rng = state["rng"]
+        restore_rng(rng[dist.rank] if len(rng) == dist.world_size else rng[0])
+        metrics.resume_from(run.step)
+    else:
+        torch.manual_seed(cfg.seed + dist.rank)  # each rank's own dropout stream
+
+    if dist.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        write_lineage(run, run.step if state else None)
+        _trim_samples(run_dir, state.get("samples_bytes", 0) if state else 0)
+        if data.tokenizer_path.is_file():
+            shutil.copyfile(data.tokenizer_path, run_dir / TOKENIZER_NAME)
+            run.codec = load_codec(run_dir / TOKENIZER_NAME)
+    console.print(describe_estimate(gcfg, cfg.max_tokens, cfg.max_seconds, run.tokens_per_step, peak,
+                                    assumed_mfu=EXPECTED_MFU[device.type]), soft_wrap=True)
+    console.print(f"device {devices.device_name(device)} ({device}), {'bf16 autocast' if bf16 else 'fp32'}"
+                  f"{', compiled' if cfg.compile else ''}; --max-seconds counts every step, evaluation and "
+                  "checkpoint (compilation included), not this setup", soft_wrap=True)
+    if state is not None:
+        console.print(f"resuming {run_dir} at step {run.step:,} ({run.tokens:,} tokens, {run.elapsed:.1f}s)")
+    return run
+
+
+def _trim_samples(run_dir: Path, keep_bytes: int) -> None:
+    """Cut samples.txt back to what it held at the checkpoint being resumed (nothing, on a fresh
+    run): samples written after it came from steps the resumed run is about to redo."""
+    path = run_dir / SAMPLES_NAME
+    if path.is_file() and path.stat().st_size > keep_bytes:
+        with open(path, "r+b") as f:
+            f.truncate(keep_bytes)
+
+
+def train_step(run: Run, lr: float) -> torch.Tensor:
+    """One optimizer step over grad_accum micro-batches. Returns the micro-batches' summed loss as a
+    device tensor: reading it would wait for the GPU, so the loop does that only when it logs."""
+    for group in run.optimizer.param_groups:
+        group["lr"] = lr
+    cfg, accum = run.cfg, run.cfg.grad_accum
+    loss_sum = None
+    for micro in range(accum):
+        x, y = run.sampler.next_batch(cfg.batch_size, run.dist.rank, run.dist.world_size)
+        x, y = to_device(x, run.device), to_device(y, run.device)
+        # DDP averages gradients across ranks on every backward; accumulating micro-batches only
+        # need that once, on the last one.
+        last = micro == accum - 1
+        with run.step_model.no_sync() if run.dist.active and not last else contextlib.nullcontext():
+            with run.autocast:
+                _, loss = run.step_model(x, y)
+            (loss / accum).backward()
+        loss_sum = loss.detach() if loss_sum is None else loss_sum + loss.detach()
+    if cfg.grad_clip:
+        torch.nn.utils.clip_grad_norm_(run.model.parameters(), cfg.grad_clip)
+    run.optimizer.step()
+    run.optimizer.zero_grad(set_to_none=True)
+    run.step += 1
+    run.tokens += run.tokens_per_step
+    return loss_sum
+
+
+@torch.no_grad()
+def evaluate(run: Run) -> tuple[float, float]:
+    """Mean validation loss (nats per token) over the run's windows, each rank scoring its share,
+    and the same in bits per byte of text."""
+    model = run.model
+    was_training = model.training
+    model.eval()
+    total = torch.zeros(2, dtype=torch.float64, device=run.device)  # summed loss, token count
+    for x, y in window_batches(run.data.val.tokens, run.val_starts, run.gcfg.block_size, run.cfg.batch_size):
+        with run.autocast:
+            _, loss = model(to_device(x, run.device), to_device(y, run.device))
+        total[0] += loss.double() * y.numel()
+        total[1] += y.numel()
+    model.train(was_training)
+    run.dist.sum(total)
+    val_loss = (total[0] / total[1]).item()
+    return val_loss, run.data.bits_per_byte(val_loss)
+
+
+def evaluate_and_sample(run: Run) -> tuple[float, float]:
+    """Validation loss and bits per byte; rank 0 appends a sample to samples.txt and the console."""
+    val_loss, val_bpb = evaluate(run)
+    cfg = run.cfg
+    if run.codec is not None and cfg.sample_tokens:
+        with run.autocast:
+            text = sample_text(run.model, run.codec, cfg.sample_prompt, cfg.sample_tokens, 0.8, 200, cfg.seed + run.step)
+        with open(run.run_dir / SAMPLES_NAME, "a", encoding="utf-8") as f:
+            f.write(f"--- step {run.step} (val loss {val_loss:.4f}, {val_bpb:.4f} bits/byte)\n{text}\n")
+        run.console.print(text.strip()[:300], style="dim", highlight=False, markup=False)
+    return val_loss, val_bpb
+
+
+def save(run: Run) -> None:
+    """RUN/checkpoint.pt and metrics.parquet. A collective: every rank takes part."""
+    rng = run.dist.gather(capture_rng())
+    if not run.dist.is_main:
+        return
+    samples = run.run_dir / SAMPLES_NAME
+    save_checkpoint(run.run_dir, {
+        "model": run.model.state_dict(),
+        "optimizer": run.optimizer.state_dict(),
+        "schedule": {"step": run.step, "tokens": run.tokens, "elapsed_s": run.elapsed, **asdict(run.schedule)},
+        "data": run.sampler.state_dict(),
+        "rng": rng,
+        "config": run.cfg.model_dump(mode="json"),
+        "gpt_config": run.gcfg.to_dict(),
+        "vocab_size": run.data.vocab_size,
+        "samples_bytes": samples.stat().st_size if samples.is_file() else 0,
+    })
+    run.metrics.write()
+
+
 def train(
     tokens_dir: str | Path,
     out_dir: str | Path,
@@ -164,195 +368,79 @@ def train(
     max_tokens: int | None = None,
     max_seconds: float | None = None,
     stop_at_step: int | None = None,
+    device: str | None = None,
     console: Console | None = None,
 ) -> TrainResult:
     """Train on TOKENS_DIR's train.bin, evaluate on its val.bin, write the run to out_dir.
 
-    cfg: None means the defaults, or on resume the checkpoint's own config. max_tokens / max_seconds
-    override the config's budget; both count the whole run, across resumes. resume: continue from
-    out_dir's checkpoint (a fresh start when it has none). stop_at_step: stop after that many optimizer
-    steps with a checkpoint, as a preempted job would, without changing the schedule."""
-    run_dir = Path(out_dir)
-    state = None
-    if resume and checkpoint_path(run_dir).is_file():
-        state = load_checkpoint(run_dir)
-        cfg = _resumed_config(TrainConfig.model_validate(state["config"]), cfg)
-    elif checkpoint_path(run_dir).is_file():
-        raise RunExistsError(f"{run_dir} already holds a run; pass resume=True (--resume) or another directory")
-    cfg = cfg or TrainConfig()
-    budget = {k: v for k, v in (("max_tokens", max_tokens), ("max_seconds", max_seconds)) if v is not None}
-    if budget:
-        cfg = TrainConfig.model_validate(cfg.model_dump() | budget)
-
-    device_type = "cuda" if cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available()) else "cpu"
-    if device_type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device 'cuda' was asked for but torch sees no CUDA device")
-    dist = Distributed.from_env(device_type)
-    device = torch.device(dist.device)
-    console = console or Console(quiet=not dist.is_main)
+    cfg: None means the defaults — or, given only max_seconds, a config planned for that time on this
+    device (model/plan.py:plan_run) — or on resume the checkpoint's own config. max_tokens /
+    max_seconds override the config's budget; both count the whole run, across resumes; device
+    (auto/cpu/cuda) overrides the config's. resume:
+    continue from out_dir's checkpoint (a fresh start when it has none). stop_at_step: stop after
+    that many optimizer steps with a checkpoint, as a preempted job would, without changing the schedule."""
     deterministic_before = torch.are_deterministic_algorithms_enabled()
+    run = None
     try:
-        if cfg.num_threads and device_type == "cpu":
-            torch.set_num_threads(cfg.num_threads)
-        if device_type == "cpu":
-            torch.use_deterministic_algorithms(True, warn_only=True)
-        else:
-            torch.backends.cuda.matmul.allow_tf32 = True  # fp32 leftovers outside autocast
-            torch.backends.cudnn.allow_tf32 = True
-        bf16 = cfg.precision == "bf16" or (cfg.precision == "auto" and device_type == "cuda")
-        autocast = torch.autocast(device_type, dtype=torch.bfloat16) if bf16 else contextlib.nullcontext()
-
-        splits = TokenSplits.open(tokens_dir)
-        gcfg = cfg.gpt_config(splits.vocab_size)
-        T = gcfg.block_size
-        torch.manual_seed(cfg.seed)  # the same initial weights on every rank
-        model = GPT(gcfg).to(device)
-        if not cfg.max_tokens and not cfg.max_seconds:
-            cfg = TrainConfig.model_validate(cfg.model_dump() | {"max_tokens": int(TOKENS_PER_PARAM * count_params(gcfg))})
-        optimizer = make_optimizer(model, cfg)
-        sampler = RandomWindows(splits.train.tokens, T, seed=cfg.seed)
-        schedule = Schedule(cfg.lr, cfg.min_lr_ratio, cfg.warmup_steps, cfg.max_tokens, cfg.max_seconds)
-        metrics = MetricsLog(run_dir)
-        step, tokens, elapsed = 0, 0, 0.0
-        if state is not None:
-            if state["vocab_size"] != splits.vocab_size:
-                raise UsageError(f"{tokens_dir}: vocabulary {splits.vocab_size}, the checkpoint's is {state['vocab_size']}")
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            sampler.load_state_dict(state["data"])
-            step, tokens, elapsed = state["schedule"]["step"], state["schedule"]["tokens"], state["schedule"]["elapsed_s"]
-            rng = state["rng"]
-            restore_rng(rng[dist.rank] if len(rng) == dist.world_size else rng[0])
-            metrics.resume_from(step)
-        else:
-            torch.manual_seed(cfg.seed + dist.rank)  # each rank's own dropout stream
-        run_model = torch.compile(model) if cfg.compile else model
-        if dist.active:
-            run_model = DistributedDataParallel(run_model, device_ids=[dist.local_rank] if device_type == "cuda" else None)
-
-        tokenizer = None
-        if dist.is_main:
-            run_dir.mkdir(parents=True, exist_ok=True)
-            write_lineage(run_dir, splits, cfg, model, device, dist.world_size, step if state else None)
-            if (splits.path / TOKENIZER_NAME).is_file():
-                shutil.copyfile(splits.path / TOKENIZER_NAME, run_dir / TOKENIZER_NAME)
-                tokenizer = spm.SentencePieceProcessor(model_file=str(run_dir / TOKENIZER_NAME))
-        peak = cfg.peak_flops or measure_peak_flops(device, torch.bfloat16 if bf16 else torch.float32)
-        tokens_per_step = cfg.batch_size * T * cfg.grad_accum * dist.world_size
-        console.print(describe_estimate(gcfg, cfg.max_tokens, cfg.max_seconds, tokens_per_step, peak,
-                                        assumed_mfu=0.4 if device_type == "cuda" else 0.5), soft_wrap=True)
-        if state is not None:
-            console.print(f"resuming {run_dir} at step {step:,} ({tokens:,} tokens, {elapsed:.1f}s)")
-
-        val_starts = eval_windows(splits.val.n_tokens, T, cfg.eval_tokens)[dist.rank :: dist.world_size]
-        table = ConsoleTable(console)
-        fpt = flops_per_token(gcfg)
-
-        def log(row: MetricsRow, tokens_per_s: float | None = None) -> None:
-            metrics.append(row)
-            table.print_row(row, tokens_per_s, None if tokens_per_s is None else tokens_per_s * fpt / dist.world_size / peak)
-
-        def run_eval() -> tuple[float, float]:
-            val_loss = evaluate(model, splits, val_starts, cfg.batch_size, device, autocast, dist)
-            val_bpb = splits.bits_per_byte(val_loss)
-            if dist.is_main and tokenizer is not None and cfg.sample_tokens:
-                with autocast:
-                    text = sample_text(model, tokenizer, cfg.sample_prompt, cfg.sample_tokens, 0.8, 200, cfg.seed + step)
-                with open(run_dir / SAMPLES_NAME, "a", encoding="utf-8") as f:
-                    f.write(f"--- step {step} (val loss {val_loss:.4f}, {val_bpb:.4f} bits/byte)\n{text}\n")
-                console.print(text.strip()[:300], style="dim", highlight=False, markup=False)
-            return val_loss, val_bpb
-
-        def checkpoint() -> None:
-            rng = dist.gather(capture_rng())  # a collective: every rank takes part
-            if dist.is_main:
-                save_checkpoint(run_dir, {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "schedule": {"step": step, "tokens": tokens, "elapsed_s": elapsed, **asdict(schedule)},
-                    "data": sampler.state_dict(),
-                    "rng": rng,
-                    "config": cfg.model_dump(mode="json"),
-                    "gpt_config": gcfg.to_dict(),
-                    "vocab_size": splits.vocab_size,
-                })
-                metrics.write()
-
-        start_step, start_tokens = step, tokens
+        run = setup(tokens_dir, out_dir, cfg, resume, max_tokens, max_seconds, device, console)
+        cfg, dist = run.cfg, run.dist
+        fpt = flops_per_token(run.gcfg)
+        start_step, start_tokens = run.step, run.tokens
         call_start = time.perf_counter()
-        clock_start = call_start - elapsed  # the run's clock continues across resumes
-        last_log_time, last_log_tokens = call_start, tokens
-        train_loss = val_loss = val_bpb = None
+        clock_start = call_start - run.elapsed  # the run's clock continues across resumes
+        last_log_time, last_log_tokens = call_start, run.tokens
+        train_loss = val_loss = val_bpb = loss_sum = None
         evaluated_step = -1
-        lr = schedule.lr_at(step, schedule.progress(tokens, elapsed))
-        model.train()
+        lr = run.schedule.lr_at(run.step, run.schedule.progress(run.tokens, run.elapsed))
+        run.model.train()
         while True:
-            elapsed = time.perf_counter() - clock_start
+            run.elapsed = time.perf_counter() - clock_start
             if cfg.max_seconds:
-                elapsed = dist.from_main(elapsed)
-            progress = schedule.progress(tokens, elapsed)
+                run.elapsed = dist.from_main(run.elapsed)
+            progress = run.schedule.progress(run.tokens, run.elapsed)
             if progress >= 1.0:
-                stopped_by = "max_tokens" if cfg.max_tokens and tokens >= cfg.max_tokens else "max_seconds"
+                stopped_by = "max_tokens" if cfg.max_tokens and run.tokens >= cfg.max_tokens else "max_seconds"
                 break
-            if stop_at_step is not None and step >= stop_at_step:
+            if stop_at_step is not None and run.step >= stop_at_step:
                 stopped_by = "stop_at_step"
                 break
-            lr = schedule.lr_at(step, progress)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
+            lr = run.schedule.lr_at(run.step, progress)
+            loss_sum = train_step(run, lr)
 
-            loss_sum = torch.zeros((), device=device)
-            for micro in range(cfg.grad_accum):
-                x, y = sampler.next_batch(cfg.batch_size, dist.rank, dist.world_size)
-                x, y = to_device(x, device), to_device(y, device)
-                # DDP averages gradients across ranks on every backward; accumulating micro-batches
-                # only need that once, on the last one.
-                last = micro == cfg.grad_accum - 1
-                with run_model.no_sync() if dist.active and not last else contextlib.nullcontext():
-                    with autocast:
-                        _, loss = run_model(x, y)
-                    (loss / cfg.grad_accum).backward()
-                loss_sum += loss.detach()
-            if cfg.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            tokens += tokens_per_step
-
-            if step % cfg.log_interval == 0:
-                train_loss = dist.sum(loss_sum).item() / (cfg.grad_accum * dist.world_size)
+            if run.step % cfg.log_interval == 0:
+                train_loss = dist.sum(loss_sum).item() / (cfg.grad_accum * dist.world_size)  # waits for the device
                 now = time.perf_counter()
-                rate = (tokens - last_log_tokens) / (now - last_log_time)
-                last_log_time, last_log_tokens = now, tokens
-                log(MetricsRow(step, tokens, now - clock_start, lr, train_loss=train_loss), rate)
-            if step % cfg.eval_interval == 0:
-                val_loss, val_bpb = run_eval()
-                evaluated_step = step
-                log(MetricsRow(step, tokens, time.perf_counter() - clock_start, lr, val_loss=val_loss, val_bpb=val_bpb))
+                rate = (run.tokens - last_log_tokens) / (now - last_log_time)
+                last_log_time, last_log_tokens = now, run.tokens
+                run.log(MetricsRow(run.step, run.tokens, now - clock_start, lr, train_loss=train_loss,
+                                   tokens_per_s=rate, mfu=rate * fpt / dist.world_size / run.peak_flops))
+            if run.step % cfg.eval_interval == 0:
+                val_loss, val_bpb = evaluate_and_sample(run)
+                evaluated_step = run.step
+                run.log(MetricsRow(run.step, run.tokens, time.perf_counter() - clock_start, lr, val_loss=val_loss, val_bpb=val_bpb))
                 if dist.is_main:
-                    metrics.write()
-            if step % cfg.checkpoint_interval == 0:
-                elapsed = time.perf_counter() - clock_start
-                checkpoint()
+                    run.metrics.write()
+            if run.step % cfg.checkpoint_interval == 0:
+                run.elapsed = time.perf_counter() - clock_start
+                save(run)
 
         call_seconds = time.perf_counter() - call_start
-        if step > start_step and train_loss is None:
+        if run.step > start_step and train_loss is None:
             train_loss = dist.sum(loss_sum).item() / (cfg.grad_accum * dist.world_size)
-        if evaluated_step != step:
-            val_loss, val_bpb = run_eval()
-            log(MetricsRow(step, tokens, elapsed, lr, val_loss=val_loss, val_bpb=val_bpb))
-        checkpoint()
-        console.print(
-            f"stopped by {stopped_by} at step {step:,}: {tokens:,} tokens in {elapsed:.1f}s; "
+        if evaluated_step != run.step:
+            val_loss, val_bpb = evaluate_and_sample(run)
+            run.log(MetricsRow(run.step, run.tokens, run.elapsed, lr, val_loss=val_loss, val_bpb=val_bpb))
+        save(run)
+        run.console.print(
+            f"stopped by {stopped_by} at step {run.step:,}: {run.tokens:,} tokens in {run.elapsed:.1f}s; "
             f"val loss {val_loss:.4f}, {val_bpb:.4f} bits/byte", soft_wrap=True
         )
         return TrainResult(
-            run_dir=run_dir,
-            steps=step,
-            tokens=tokens,
-            elapsed_s=elapsed,
-            tokens_per_s=(tokens - start_tokens) / call_seconds if call_seconds > 0 else 0.0,
+            run_dir=run.run_dir,
+            steps=run.step,
+            tokens=run.tokens,
+            elapsed_s=run.elapsed,
+            tokens_per_s=(run.tokens - start_tokens) / call_seconds if call_seconds > 0 else 0.0,
             train_loss=train_loss,
             val_loss=val_loss,
             val_bpb=val_bpb,
@@ -360,4 +448,5 @@ def train(
         )
     finally:
         torch.use_deterministic_algorithms(deterministic_before)
-        dist.close()
+        if run is not None:
+            run.dist.close()

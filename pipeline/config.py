@@ -128,6 +128,29 @@ class DedupConfig(_Section):
     ngram: int = Field(5, gt=0)
     seed: int = 1
     verify_jaccard: bool = True  # exact Jaccard check of LSH candidates drops false positives
+    # LSH banding: two documents are candidates when all `rows` values of one of `bands` bands agree.
+    # None (both): derived from threshold, num_perm and verify_jaccard by `banded()` when near-dedup
+    # runs, and recorded with the build's config; set both to override the optimiser.
+    bands: int | None = Field(None, gt=0)
+    rows: int | None = Field(None, gt=0)
+
+    @model_validator(mode="after")
+    def _bands_fit(self) -> "DedupConfig":
+        if (self.bands is None) != (self.rows is None):
+            raise ValueError("set both dedup.bands and dedup.rows, or neither (derived from the threshold)")
+        if self.bands is not None and self.bands * self.rows > self.num_perm:
+            raise ValueError(f"dedup.bands x dedup.rows = {self.bands * self.rows} exceeds num_perm {self.num_perm}")
+        return self
+
+    def banded(self) -> "DedupConfig":
+        """This config with (bands, rows) set: as given, else datasketch's optimum for the threshold
+        (`pipeline.dedup.lsh.lsh_params`). Not done at validation: datasketch takes seconds to import."""
+        if self.bands is not None:
+            return self
+        from pipeline.dedup.lsh import lsh_params
+
+        bands, rows = lsh_params(self.threshold, self.num_perm, verified=self.verify_jaccard)
+        return self.model_copy(update={"bands": bands, "rows": rows})
 
 
 class BuildConfig(_Section):

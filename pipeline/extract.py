@@ -61,8 +61,9 @@ import threading
 import unicodedata
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time, timezone
 
+from htmldate import find_date
 from htmldate.core import (
     date_candidates,
     examine_abbr_elements,
@@ -75,18 +76,22 @@ from htmldate.utils import Extractor as DateOptions
 from htmldate.validators import get_max_date, get_min_date
 from lxml.etree import _Element
 from lxml.html import HtmlElement
-from trafilatura import bare_extraction
+from trafilatura import bare_extraction, extract_metadata
 from trafilatura.external import SANITIZED_XPATH
 from trafilatura.metadata import examine_meta, extract_title
 from trafilatura.settings import Extractor as TrafilaturaOptions
 
 from pipeline.charset import decode_html
 from pipeline.config import ExtractConfig
-from pipeline.fast_trafilatura import faster_xpaths, parse_html
+from pipeline.fast_trafilatura import TRAFILATURA_INTERNALS, faster_xpaths, parse_html
+from pipeline.pins import internals_usable
 from pipeline.records import Document, RawRecord, Rejection
 from pipeline.stage import Stage
 
 STAGE = "extract"
+# Title, date and the fast pass read trafilatura's and htmldate's internals at their pinned versions
+# (pipeline/pins.py); on others, the public calls at the end of this module replace them.
+PUBLIC_ONLY = not (TRAFILATURA_INTERNALS & internals_usable("htmldate", "dates from htmldate.find_date"))
 
 
 @dataclass(slots=True)
@@ -291,3 +296,19 @@ class ExtractStage(Stage):
         doc.text, doc.published_at = extracted.text, extracted.date
         doc.title = extracted.title or doc.record.title
         return doc
+
+
+def _public_title(tree: HtmlElement) -> str | None:
+    title = extract_metadata(tree, extensive=False).title
+    return _nfc(title.strip()) if title and title.strip() else None
+
+
+def _public_date(tree: HtmlElement, record: RawRecord) -> datetime | None:
+    max_date = record.fetched_at.date().isoformat() if record.fetched_at else None
+    found = find_date(tree, extensive_search=False, original_date=True, url=record.url, max_date=max_date)
+    return datetime.combine(date.fromisoformat(found), time(), timezone.utc) if found else None
+
+
+if PUBLIC_ONLY:  # trafilatura's and htmldate's public calls; every page gets the full cascade
+    _title, _date = _public_title, _public_date  # noqa: F811
+    Extractor._cascade_may_differ = lambda self, text, body: True

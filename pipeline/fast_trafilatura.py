@@ -5,7 +5,8 @@ tests/test_extract.py:
 - `parse_html`: the tree `trafilatura.load_html` gives, with lxml's element classes chosen in C;
 - `faster_xpaths()`: trafilatura's XPath lists, rewritten to select the same elements faster,
   swapped in only while our extraction runs.
-trafilatura is pinned in pyproject.toml because both read its internals.
+trafilatura is pinned in pyproject.toml because both read its internals; on another version
+(pipeline/pins.py) both fall back to trafilatura's public path: `load_html` and its own XPaths.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from lxml import html as lxml_html
 from lxml.etree import XPath
 from lxml.html import HtmlElement
 from trafilatura.utils import is_dubious_html, repair_faulty_html
+
+from pipeline.pins import internals_usable
+
+TRAFILATURA_INTERNALS = internals_usable("trafilatura", "parsing with trafilatura.load_html, with its own XPaths")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -203,3 +208,8 @@ _FASTER_XPATHS = _FasterTrafilaturaXPaths()
 def faster_xpaths():
     """Context manager: trafilatura's XPath lists swapped for the faster equivalents while inside."""
     return _FASTER_XPATHS.swapped_in()
+
+
+if not TRAFILATURA_INTERNALS:  # the public path (see TRAFILATURA_INTERNALS): same text, slower
+    from contextlib import nullcontext as faster_xpaths  # noqa: F811
+    from trafilatura import load_html as parse_html  # noqa: F811

@@ -52,3 +52,16 @@ def _build_plain(inputs: list[str], ds, cfg) -> None:
 @pytest.fixture(scope="session")
 def build_plain():
     return _build_plain
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `cuda` skip, saying why, where torch sees no GPU (CI never has one)."""
+    cuda_tests = [item for item in items if "cuda" in item.keywords]
+    if not cuda_tests:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        skip = pytest.mark.skip(reason="needs a CUDA GPU; torch sees none here")
+        for item in cuda_tests:
+            item.add_marker(skip)

@@ -111,6 +111,10 @@ def test_the_bundled_sample_builds_and_its_counts_add_up(tmp_path):
     assert dedup["dropped"] == summary.near_dedup.removed
     assert dedup["records_out"] == scan(ds).select(pl.len()).collect().item() == dedup["records_in"] - dedup["dropped"]
     assert dedup["seconds"] > 0
+    # The build records the LSH bands it used (derived from the threshold), as the report says.
+    (config_json,) = scan(ds, "builds").select("config_json").collect()["config_json"]
+    recorded = BuildConfig.model_validate_json(config_json).dedup
+    assert (recorded.bands, recorded.rows) == (summary.near_dedup.bands, summary.near_dedup.rows) == (14, 9)
 
 
 def test_a_killed_build_resumes_without_losing_or_duplicating(tmp_path):

@@ -70,15 +70,16 @@ def test_a_bug_keeps_its_traceback(monkeypatch):
 
 def test_every_user_error_class_is_a_tokenmill_error():
     from model.config import TrainConfigError
-    from model.data import TokensDirError
+    from model.device import DeviceError
     from pipeline.config import ConfigError
     from pipeline.readers import InputNotFound, UnsupportedInput
     from tokenizer.sources import TokenizeError
     from tokenizer.tokenfile import TokenFileError
+    from tokenizer.tokensdir import TokensDirError
     from tokenizer.train import TokenizerTrainingError
     from warehouse.errors import TokenmillError
     from warehouse.read import DatasetNotFound, UnsupportedTable
 
     for cls in (TrainConfigError, TokensDirError, ConfigError, InputNotFound, UnsupportedInput, TokenizeError,
-                TokenFileError, TokenizerTrainingError, DatasetNotFound, UnsupportedTable):
+                TokenFileError, TokenizerTrainingError, DatasetNotFound, UnsupportedTable, DeviceError):
         assert issubclass(cls, TokenmillError), cls

@@ -35,6 +35,8 @@ def test_yaml_is_accepted(tmp_path):
         ("[langid]\nmin_scor = 0.5\n", "langid.min_scor"),        # a typo never silently keeps a default
         ("[langid]\nmin_score = 2\n", "langid.min_score"),        # out of range
         ("[langid\n", "cannot parse"),
+        ("[dedup]\nbands = 16\n", "rows"),                      # bands without rows
+        ("[dedup]\nbands = 16\nrows = 9\n", "num_perm 128"),    # more rows than permutations
     ],
 )
 def test_bad_config_gives_one_line_naming_file_and_field(tmp_path, text, fragment):
@@ -49,3 +51,19 @@ def test_bad_config_gives_one_line_naming_file_and_field(tmp_path, text, fragmen
 def test_missing_config_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match="nope.toml"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_lsh_bands_are_derived_from_the_threshold_unless_given(tmp_path):
+    from pipeline.config import DedupConfig
+
+    assert (DedupConfig().bands, DedupConfig().rows) == (None, None)  # derived only when dedup runs
+    derived = DedupConfig().banded()
+    assert (derived.bands, derived.rows) == (14, 9)
+    assert DedupConfig(verify_jaccard=False).banded().bands == 9
+    assert DedupConfig(threshold=0.9).banded().bands != 14
+    path = tmp_path / "build.toml"
+    path.write_text("[dedup]\nbands = 16\nrows = 8\n")
+    given = load_config(path).dedup
+    assert given.banded() == given and (given.bands, given.rows) == (16, 8)
+    # what a build records (its config as JSON) reads back with the same bands
+    assert BuildConfig.model_validate_json(BuildConfig(dedup=derived).model_dump_json()).dedup == derived

@@ -13,7 +13,7 @@ from deltalake import write_deltalake
 
 from pipeline.config import DedupConfig
 from pipeline.dedup import dedup_dataset
-from pipeline.dedup.evaluation import (
+from bench.dedup_truth import (
     gutenberg_docs,
     near_copies,
     paragraph_chunks,

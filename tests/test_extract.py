@@ -55,14 +55,29 @@ def _trafilatura_xpath_lists() -> dict[str, list[XPath]]:
             if isinstance(value, list) and value and isinstance(value[0], XPath)}
 
 
-@pytest.fixture(scope="module")
-def crawled_pages(shared_data) -> list[str]:
-    """The 20 benchmark pages and the 82 HTML responses of shared/data/warc, decoded."""
+def bundled_records() -> list[RawRecord]:
+    """HTML pages bundled in sample/: its two Gutenberg books and a spread of its WARCs' HTML
+    responses (every fifth: the full set takes a minute on one core)."""
     bench = _bench_module()
-    pages = bench.load_benchmark(shared_data / "extraction" / "html",
-                                 shared_data / "extraction" / "ground-truth.json")
-    records = [bench.html_record(page_id, body, url) for page_id, url, body, _ in pages]
-    records += bench.warc_html_records(shared_data / "warc")
+    books = [bench.html_record(path.name, path.read_bytes(), None) for path in sorted((REPO / "sample" / "html").glob("*.htm"))]
+    return books + bench.warc_html_records(REPO / "sample" / "warc")[::5]
+
+
+# The guards of the trafilatura rewrite (pipeline/fast_trafilatura.py) run on the bundled pages
+# always, and on shared/data's 20 benchmark pages and 82 crawled responses where it is present.
+@pytest.fixture(scope="module", params=["bundled", pytest.param("shared", marks=pytest.mark.shared)])
+def crawled_pages(request) -> list[str]:
+    """Real pages, decoded: sample/'s, or the 20 benchmark pages and 82 HTML responses of shared/data."""
+    if request.param == "bundled":
+        records = bundled_records()
+        assert len(records) >= 10  # the guards below must never pass on an empty list
+    else:
+        shared_data = request.getfixturevalue("shared_data")
+        bench = _bench_module()
+        pages = bench.load_benchmark(shared_data / "extraction" / "html",
+                                     shared_data / "extraction" / "ground-truth.json")
+        records = [bench.html_record(page_id, body, url) for page_id, url, body, _ in pages]
+        records += bench.warc_html_records(shared_data / "warc")
     return [decode_html(record.body, record.http_charset)[0] for record in records]
 
 
@@ -84,6 +99,19 @@ def test_benchmark_metric_matches_evaluate_py_on_a_worked_example():
     assert metrics == pytest.approx({"f1": 0.75, "precision": 0.75, "recall": 0.75})
 
 
+def test_fast_pass_and_faster_xpaths_give_trafilaturas_own_text_on_the_bundled_pages():
+    """The whole rewrite (our parser, faster XPaths, fast pass first) against trafilatura as shipped."""
+    extractor = Extractor(ExtractConfig())
+    for record in bundled_records():
+        full = bare_extraction(decode_html(record.body, record.http_charset)[0], favor_precision=True,
+                               include_comments=False, deduplicate=False)
+        ours = extractor(record)
+        if full is None or not full.text:
+            assert isinstance(ours, Rejection), record.url
+        else:
+            assert ours.text == unicodedata.normalize("NFC", full.text.strip()), record.url
+
+
 @pytest.mark.shared
 def test_fast_pass_gives_the_full_cascade_text_on_the_benchmark_pages(shared_data):
     extractor = Extractor(ExtractConfig())
@@ -94,7 +122,6 @@ def test_fast_pass_gives_the_full_cascade_text_on_the_benchmark_pages(shared_dat
         assert extractor(record).text == unicodedata.normalize("NFC", full.text.strip()), path.name
 
 
-@pytest.mark.shared
 def test_faster_xpaths_select_what_trafilaturas_own_select(crawled_pages):
     # trafilatura runs them on the page as parsed and on its cleaned, converted tree (<list>...)
     options = TrafilaturaOptions(precision=True)
@@ -137,7 +164,6 @@ def test_trafilatura_keeps_its_own_xpaths_after_our_extraction_ends_or_times_out
     assert shipped() == before
 
 
-@pytest.mark.shared
 def test_pages_parse_to_the_tree_trafilatura_parses(crawled_pages):
     for html in crawled_pages:
         assert tostring(parse_html(html)) == tostring(load_html(html))

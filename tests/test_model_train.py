@@ -15,15 +15,15 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-import sentencepiece as spm
 import torch
 
 from model.checkpoint import checkpoint_path, load_checkpoint
 from model.config import TrainConfigError, load_train_config
-from model.data import TokenSplits, eval_windows
+from model.data import eval_windows
 from model.sample import sample_run
 from model.train import train
-from tokenizer.tokenfile import dtype_for_vocab, make_header
+from tokenizer.cli import tokenize_text
+from tokenizer.tokensdir import TokensDir
 
 REPO = Path(__file__).resolve().parent.parent
 VOCAB = 512
@@ -34,28 +34,10 @@ TINY = dict(preset="tiny", batch_size=8, lr=3e-3, warmup_steps=5, num_threads=1,
 
 @pytest.fixture(scope="module")
 def tokens_dir(shared_data, tmp_path_factory) -> Path:
-    """tinyshakespeare as tokenmill lays it out: SentencePiece BPE trained on the first 90 %, the last
-    10 % as validation (as nanoGPT splits it), train.bin / val.bin / meta.json / tokenizer.model."""
-    text = (shared_data / "prose" / "tinyshakespeare.txt").read_text(encoding="utf-8")
-    split = int(len(text) * 0.9)
-    model = io.BytesIO()
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter(text[:split].splitlines()), model_writer=model, vocab_size=VOCAB, model_type="bpe",
-        byte_fallback=True, normalization_rule_name="identity", add_dummy_prefix=False,
-        remove_extra_whitespaces=False, bos_id=-1, eos_id=1, unk_id=0, pad_id=-1, minloglevel=2, num_threads=1,
-    )
-    out = tmp_path_factory.mktemp("tokens")
-    (out / "tokenizer.model").write_bytes(model.getvalue())
-    sp = spm.SentencePieceProcessor(model_proto=model.getvalue())
-    meta = {"vocab_size": VOCAB, "eos_id": sp.eos_id(), "tokenizer_id": f"test-bpe-{VOCAB}",
-            "dataset": "tinyshakespeare", "dataset_version": 3}
-    for name, part in (("train", text[:split]), ("val", text[split:])):
-        ids = np.asarray(sp.encode(part) + [sp.eos_id()], dtype=dtype_for_vocab(VOCAB))
-        with open(out / f"{name}.bin", "wb") as f:
-            f.write(make_header(len(ids), VOCAB, sp.eos_id()).tobytes())
-            f.write(ids.tobytes())
-        meta |= {f"{name}_tokens": len(ids), f"{name}_bytes": len(part.encode("utf-8"))}
-    (out / "meta.json").write_text(json.dumps(meta))
+    """tinyshakespeare as `tokenmill tokenize --text` lays it out: SentencePiece BPE trained on the
+    first 90 %, the last 10 % as validation (as nanoGPT splits it)."""
+    out = tmp_path_factory.mktemp("tokens") / "tok"
+    tokenize_text([shared_data / "prose" / "tinyshakespeare.txt"], out, vocab_size=VOCAB, workers=1, progress=False)
     return out
 
 
@@ -81,7 +63,7 @@ def test_loss_falls_on_real_text_within_a_few_dozen_steps(trained_run):
 @pytest.mark.shared
 def test_validation_is_reported_in_bits_per_byte(trained_run, tokens_dir):
     frame = pl.read_parquet(trained_run / "metrics.parquet")
-    assert frame.columns == ["step", "tokens", "elapsed_s", "lr", "train_loss", "val_loss", "val_bpb"]
+    assert frame.columns == ["step", "tokens", "elapsed_s", "lr", "train_loss", "val_loss", "val_bpb", "tokens_per_s", "mfu"]
     evals = frame.drop_nulls("val_loss")
     assert evals["step"].to_list() == [20, 40]
     meta = json.loads((tokens_dir / "meta.json").read_text())
@@ -90,10 +72,12 @@ def test_validation_is_reported_in_bits_per_byte(trained_run, tokens_dir):
 
 
 @pytest.mark.shared
-def test_lineage_names_the_tokens_their_dataset_version_tokenizer_config_and_code(trained_run, tokens_dir):
+def test_lineage_names_the_tokens_their_dataset_version_tokenizer_config_and_code(trained_run, tokens_dir, shared_data):
     lineage = json.loads((trained_run / "lineage.json").read_text())
     assert lineage["tokens_dir"] == str(tokens_dir.resolve())
-    assert (lineage["dataset"], lineage["dataset_version"], lineage["tokenizer_id"]) == ("tinyshakespeare", 3, "test-bpe-512")
+    meta = json.loads((tokens_dir / "meta.json").read_text())
+    assert lineage["dataset"] == [str(shared_data / "prose" / "tinyshakespeare.txt")] and lineage["dataset_version"] is None
+    assert lineage["tokenizer_id"] == meta["tokenizer_id"] and lineage["tokenizer_id"].startswith("bpe-512-")
     assert lineage["config"]["preset"] == "tiny" and lineage["config"]["lr"] == 3e-3
     assert re.fullmatch(r"[0-9a-f]{40}", lineage["git_commit"]) or lineage["git_commit"] == "unknown"  # outside a repository
     assert lineage["torch_version"] == torch.__version__
@@ -183,7 +167,7 @@ def test_resuming_with_different_training_settings_is_refused(trained_run, token
 
 @pytest.mark.shared
 def test_validation_windows_cover_the_split_without_overlap(tokens_dir):
-    splits = TokenSplits.open(tokens_dir)
+    splits = TokensDir.open(tokens_dir)
     starts = eval_windows(splits.val.n_tokens, 64, max_tokens=10**9)
     assert np.all(np.diff(starts) == 64) and starts[-1] + 64 < splits.val.n_tokens
     capped = eval_windows(splits.val.n_tokens, 64, max_tokens=64 * 10)

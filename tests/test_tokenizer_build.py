@@ -11,13 +11,12 @@ import pyarrow as pa
 import pytest
 from deltalake import write_deltalake
 
-from tokenizer.build import FILES
 from tokenizer.cli import tokenize_command, tokenize_dataset, tokenize_text
-from tokenizer.codec import Codec
 from tokenizer.sample import VAL_SALT, key_hash, threshold
 from tokenizer.sources import TokenizeError
 from tokenizer.tokenfile import TokenFile
-from tokenizer.train import EOS_ID, load_tokenizer
+from tokenizer.tokensdir import FILES, TOKENIZER_NAME, load_codec
+from tokenizer.train import EOS_ID
 from warehouse.layout import DatasetPaths
 from warehouse.read import iter_doc_batches
 from warehouse.schema import docs_schema
@@ -57,7 +56,7 @@ def read_all(out, split) -> TokenFile:
 
 
 def decoded_documents(out, split) -> list[str]:
-    tf, sp = read_all(out, split), load_tokenizer(out)
+    tf, sp = read_all(out, split), load_codec(out / TOKENIZER_NAME).sp
     starts = tf.doc_starts()
     assert np.all(tf.tokens[starts[1:] - 1] == EOS_ID), "every document ends with EOS"
     return [sp.decode(tf.tokens[a : b - 1].tolist()) for a, b in zip(starts[:-1], starts[1:])]
@@ -77,7 +76,7 @@ def test_dataset_goes_to_the_warehouse_tokens_folder_named_by_settings_and_versi
 
 def test_header_token_count_is_the_sum_of_per_document_encodes_plus_eos(dataset_build):
     docs, _, result = dataset_build
-    codec = Codec(load_tokenizer(result.out))
+    codec = load_codec(result.out / TOKENIZER_NAME)
     expected = sum(len(codec.encode(text)) + 1 for _, text in docs)
     assert read_all(result.out, "train").n_tokens + read_all(result.out, "val").n_tokens == expected
     assert result.meta["train_tokens"] + result.meta["val_tokens"] == expected
@@ -148,7 +147,7 @@ def test_text_validation_is_the_last_fraction_of_the_text(shared_data, tmp_path)
     path = shared_data / "prose" / "tinyshakespeare.txt"
     text = path.read_text(encoding="utf-8")
     result = tokenize_text([path], tmp_path / "out", val_fraction=0.1, workers=2, **SMALL)
-    sp = load_tokenizer(result.out)
+    sp = load_codec(result.out / TOKENIZER_NAME).sp
     train = sp.decode(read_all(result.out, "train").tokens[:-1].tolist())
     val = sp.decode(read_all(result.out, "val").tokens[:-1].tolist())
     assert train + val == text
@@ -164,7 +163,7 @@ def test_text_files_split_across_files_each_file_a_document(shared_data, tmp_pat
     train, val = read_all(result.out, "train"), read_all(result.out, "val")
     # The cut falls inside the second file: train = file 1 + head of file 2, val = its tail.
     assert len(train.doc_starts()) - 1 == 2 and len(val.doc_starts()) - 1 == 1
-    sp = load_tokenizer(result.out)
+    sp = load_codec(result.out / TOKENIZER_NAME).sp
     second = files[1].read_bytes().decode("utf-8")  # not read_text: it would turn \r\n into \n
     head = sp.decode(train.tokens[train.doc_starts()[1] : -1].tolist())
     assert head + sp.decode(val.tokens[:-1].tolist()) == second

@@ -22,10 +22,13 @@ from pathlib import Path
 import sentencepiece as spm
 from tqdm import tqdm
 
-from tokenizer.pack import SPLITS, pack
+from tokenizer.pack import pack
 from tokenizer.sample import BoundedSample
+from tokenizer import defaults
+from tokenizer.codec import NEWLINE
 from tokenizer.sources import DatasetSource, TextSource, TokenizeError
 from tokenizer.tokenfile import TokenFile, TokenFileError, dtype_for_vocab
+from tokenizer.tokensdir import FILES, META_NAME, SPLITS, TOKENIZER_NAME, VOCAB_NAME, load_codec
 from tokenizer.train import BOS_ID, EOS_ID, PAD_ID, UNK_ID, TokenizerSettings, train_tokenizer, vocab_lines
 
 log = logging.getLogger(__name__)
@@ -33,8 +36,6 @@ log = logging.getLogger(__name__)
 FORMAT_VERSION = 1
 # Bumped when a change in this package changes the bytes it writes for the same inputs.
 CODE_VERSION = 1
-FILES = ("tokenizer.model", "tokenizer.vocab", "train.bin", "train.idx", "val.bin", "val.idx", "meta.json")
-DEFAULT_SAMPLE_BYTES = 100_000_000
 
 
 @dataclass
@@ -67,7 +68,7 @@ def build_token_dir(
     source: DatasetSource | TextSource,
     out: Path | None,
     settings: TokenizerSettings,
-    sample_bytes: int = DEFAULT_SAMPLE_BYTES,
+    sample_bytes: int = defaults.SAMPLE_BYTES,
     workers: int | None = None,
     progress: bool | None = None,
 ) -> TokenizeResult:
@@ -114,9 +115,9 @@ def build_token_dir(
             sample = BoundedSample(source.training_texts(rate), sample_bytes, progress=bar)
             model = train_tokenizer(sample, settings)
         seconds["train_tokenizer"] = time.perf_counter() - started
-        (staging / "tokenizer.model").write_bytes(model)
-        sp = spm.SentencePieceProcessor(model_proto=model)
-        (staging / "tokenizer.vocab").write_text("\n".join(vocab_lines(sp)) + "\n", encoding="utf-8")
+        (staging / TOKENIZER_NAME).write_bytes(model)
+        sp = load_codec(model_proto=model).sp
+        (staging / VOCAB_NAME).write_text("\n".join(vocab_lines(sp)) + "\n", encoding="utf-8")
 
         started = time.perf_counter()
         total = source.train_bytes + source.val_bytes
@@ -136,7 +137,7 @@ def build_token_dir(
             **{f"{split}_{what}": getattr(stats.splits[split], what) for split in SPLITS for what in ("docs", "tokens", "bytes")},
         }
         meta_json = json.dumps(meta, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-        (staging / "meta.json").write_text(meta_json, encoding="utf-8")
+        (staging / META_NAME).write_text(meta_json, encoding="utf-8")
         _swap_into_place(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -153,7 +154,7 @@ def _tokenizer_fields(sp: spm.SentencePieceProcessor, settings: TokenizerSetting
         "bos_id": BOS_ID,
         "eos_id": EOS_ID,
         "pad_id": PAD_ID,
-        "newline_id": sp.piece_to_id("\n"),
+        "newline_id": sp.piece_to_id(NEWLINE),
     }
 
 
@@ -175,7 +176,7 @@ def _warehouse_dir(source, tokenizer_id: str) -> Path:
 def _matching_meta(out: Path, content_hash: str) -> dict | None:
     """meta.json of `out` when it was built from the same content and settings and is complete."""
     try:
-        meta = json.loads((out / "meta.json").read_text(encoding="utf-8"))
+        meta = json.loads((out / META_NAME).read_text(encoding="utf-8"))
         if meta.get("content_hash") != content_hash or not all((out / name).is_file() for name in FILES):
             return None
         for split in SPLITS:

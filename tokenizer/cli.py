@@ -3,6 +3,7 @@
     tokenmill tokenize (--dataset DIR/NAME | --text FILE...) [--out DIR] [--vocab-size N]
                        [--model-type bpe|unigram] [--val-fraction F] [--sample-bytes N] [--workers N]
 
+Defaults live in tokenizer/defaults.py; vocab_size None sizes the vocabulary to the training text.
 Errors a user can fix (missing dataset, non-UTF-8 file, vocabulary too small for the sample, ...)
 are raised as `TokenizeError` / `TokenizerTrainingError` (both TokenmillError, the one-line errors the CLI prints) with a one-line message.
 """
@@ -11,16 +12,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tokenizer.build import DEFAULT_SAMPLE_BYTES, TokenizeResult, build_token_dir
+from tokenizer import defaults
+from tokenizer.build import TokenizeResult, build_token_dir
 from tokenizer.sources import DatasetSource, TextSource, TokenizeError
 from tokenizer.train import TokenizerSettings
 
-DEFAULT_VOCAB_SIZE = 8_000
-DEFAULT_MODEL_TYPE = "bpe"
-DEFAULT_VAL_FRACTION = 0.1  # nanoGPT's split of tinyshakespeare
 
-
-def _settings(vocab_size: int, model_type: str) -> TokenizerSettings:
+def _settings(source: DatasetSource | TextSource, vocab_size: int | None, model_type: str) -> TokenizerSettings:
+    if vocab_size is None:
+        source.survey()  # the split sizes the vocabulary (cached: the build does not survey again)
+        vocab_size = defaults.auto_vocab_size(source.train_bytes)
     try:
         return TokenizerSettings(vocab_size=vocab_size, model_type=model_type)
     except ValueError as exc:
@@ -30,10 +31,10 @@ def _settings(vocab_size: int, model_type: str) -> TokenizerSettings:
 def tokenize_dataset(
     dataset: str,
     out: Path | None = None,
-    vocab_size: int = DEFAULT_VOCAB_SIZE,
-    model_type: str = DEFAULT_MODEL_TYPE,
-    val_fraction: float = DEFAULT_VAL_FRACTION,
-    sample_bytes: int = DEFAULT_SAMPLE_BYTES,
+    vocab_size: int | None = None,
+    model_type: str = defaults.MODEL_TYPE,
+    val_fraction: float = defaults.VAL_FRACTION,
+    sample_bytes: int = defaults.SAMPLE_BYTES,
     workers: int | None = None,
     version: int | None = None,
     progress: bool | None = None,
@@ -43,16 +44,16 @@ def tokenize_dataset(
     `out` defaults to the warehouse's <DIR>/<NAME>/tokens/<tokenizer-id>/, e.g. tokens/bpe-8k-v3.
     """
     source = DatasetSource(dataset, val_fraction, version=version)
-    return build_token_dir(source, out, _settings(vocab_size, model_type), sample_bytes, workers, progress)
+    return build_token_dir(source, out, _settings(source, vocab_size, model_type), sample_bytes, workers, progress)
 
 
 def tokenize_text(
     files: list[Path],
     out: Path,
-    vocab_size: int = DEFAULT_VOCAB_SIZE,
-    model_type: str = DEFAULT_MODEL_TYPE,
-    val_fraction: float = DEFAULT_VAL_FRACTION,
-    sample_bytes: int = DEFAULT_SAMPLE_BYTES,
+    vocab_size: int | None = None,
+    model_type: str = defaults.MODEL_TYPE,
+    val_fraction: float = defaults.VAL_FRACTION,
+    sample_bytes: int = defaults.SAMPLE_BYTES,
     workers: int | None = None,
     progress: bool | None = None,
 ) -> TokenizeResult:
@@ -60,17 +61,17 @@ def tokenize_text(
     if out is None:
         raise TokenizeError("text input needs --out")
     source = TextSource(files, val_fraction)
-    return build_token_dir(source, out, _settings(vocab_size, model_type), sample_bytes, workers, progress)
+    return build_token_dir(source, out, _settings(source, vocab_size, model_type), sample_bytes, workers, progress)
 
 
 def tokenize_command(
     dataset: str | None,
     text: list[Path] | None,
     out: Path | None,
-    vocab_size: int = DEFAULT_VOCAB_SIZE,
-    model_type: str = DEFAULT_MODEL_TYPE,
-    val_fraction: float = DEFAULT_VAL_FRACTION,
-    sample_bytes: int = DEFAULT_SAMPLE_BYTES,
+    vocab_size: int | None = None,
+    model_type: str = defaults.MODEL_TYPE,
+    val_fraction: float = defaults.VAL_FRACTION,
+    sample_bytes: int = defaults.SAMPLE_BYTES,
     workers: int | None = None,
 ) -> TokenizeResult:
     """The CLI command: exactly one of `dataset` and `text`. Print `result.summary()` after."""

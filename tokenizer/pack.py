@@ -16,12 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import sentencepiece as spm
 
 from tokenizer.codec import Codec
 from tokenizer.tokenfile import TokenFileWriter
+from tokenizer.tokensdir import SPLITS, load_codec
 
-SPLITS = ("train", "val")
 # Text per job: large enough that inter-process overhead is noise, small enough that
 # (2 x workers) jobs in flight stay a few tens of MB.
 JOB_BYTES = 2_000_000
@@ -70,7 +69,7 @@ _codec: Codec | None = None
 
 def _load_model(model_proto: bytes) -> None:
     global _codec
-    _codec = Codec(spm.SentencePieceProcessor(model_proto=model_proto))
+    _codec = load_codec(model_proto=model_proto)
 
 
 def _encode_job(job: list[Part]) -> list[tuple[np.ndarray, np.ndarray]]:

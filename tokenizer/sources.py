@@ -66,7 +66,9 @@ class DatasetSource:
         return {"dataset": self.spec, "dataset_version": self.version}
 
     def survey(self) -> None:
-        """Pass 1 (ids and text lengths only): documents and bytes per split."""
+        """Pass 1 (ids and text lengths only): documents and bytes per split. Once per source."""
+        if self.n_docs:
+            return
         train_bytes = val_bytes = n_docs = n_val = 0
         lowest = (2**64, 0)  # (hash, bytes) of the document with the lowest val hash
         for ids, lengths in self._batches(texts=False):

@@ -13,14 +13,13 @@ Ids: 0 <unk>, 1 <s> (BOS), 2 </s> (EOS, ends every document in the token files),
 from __future__ import annotations
 
 import io
-import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import sentencepiece as spm
 
-from warehouse.errors import MissingFileError, TokenmillError
+from tokenizer import defaults
+from warehouse.errors import TokenmillError
 
 MODEL_TYPES = ("bpe", "unigram")
 UNK_ID, BOS_ID, EOS_ID, PAD_ID = 0, 1, 2, 3
@@ -39,8 +38,8 @@ class TokenizerTrainingError(TokenmillError, ValueError):
 
 @dataclass(frozen=True)
 class TokenizerSettings:
-    vocab_size: int = 8_000
-    model_type: str = "bpe"
+    vocab_size: int
+    model_type: str = defaults.MODEL_TYPE
     # Characters rarer than this share of the sample are left to byte fallback.
     character_coverage: float = 0.9995
 
@@ -94,12 +93,3 @@ def vocab_lines(sp: spm.SentencePieceProcessor) -> list[str]:
     newline in pieces written as \\\\, \\t, \\r, \\n so that the "\\n" piece stays on one line."""
     escapes = str.maketrans({"\\": "\\\\", "\t": "\\t", "\r": "\\r", "\n": "\\n"})
     return [f"{sp.id_to_piece(i).translate(escapes)}\t{sp.get_score(i):g}" for i in range(sp.get_piece_size())]
-
-
-def load_tokenizer(directory: str | os.PathLike) -> spm.SentencePieceProcessor:
-    """The SentencePiece model of a token directory (tokenizer.model). Encode with
-    `tokenizer.codec.Codec(sp)` for a lossless round trip; `sp.decode(ids)` decodes."""
-    path = Path(directory) / "tokenizer.model"
-    if not path.is_file():
-        raise MissingFileError(f"no tokenizer.model in {directory}: run `tokenmill tokenize` first")
-    return spm.SentencePieceProcessor(model_file=str(path))

@@ -14,7 +14,6 @@ import fsspec
 import numpy as np
 import polars as pl
 
-from pipeline.config import DedupConfig
 from pipeline.dedup.store import band_column, candidates_path, read_manifest
 from warehouse.layout import DatasetPaths
 
@@ -30,7 +29,7 @@ def bucket_pairs(keys: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def group_band(ds: DatasetPaths, band: int, cfg: DedupConfig) -> str:
+def group_band(ds: DatasetPaths, band: int) -> str:
     """Write the candidate pairs of one band over the whole signature store; returns the file's path.
 
     Needs the manifest written by the signature step of the same run (it fixes the doc numbering).

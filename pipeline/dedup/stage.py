@@ -1,13 +1,14 @@
 """Near-duplicate removal over a whole dataset: signatures per shard, candidates per band, clusters.
 
-    prepare_signatures        which sources still need signatures (and rebanding after a threshold change)
+    prepare_signatures        which sources still need signatures (and rebanding after a bands change)
     compute_shard_signatures  one source's documents -> dedup/signatures/<shard>.parquet   (parallel)
     record_signatures         list the new shards in the manifest (fixes the doc numbering)
     group_band                one band over the whole store -> dedup/candidates/band_NN   (parallel)
     resolve_duplicates        pairs -> exact Jaccard check -> union-find -> keeper rule -> docs/rejects
 
-`dedup_dataset` runs them in order in one process; a Prefect flow maps the two parallel steps as
-tasks over a Dask cluster, so no worker ever holds more than one shard or one band. Signatures are
+`dedup_dataset` runs them in order, mapping the two parallel steps with a `MapSteps`: on threads
+by default, as Prefect tasks in the near-dedup flow (flows/near_dedup.py, on threads or a Dask
+cluster), so no worker ever holds more than one shard or one band. Signatures are
 computed only for sources that have none yet, so a later build of the dataset signs only its new
 inputs and is compared with every earlier document, including those removed before.
 
@@ -21,7 +22,9 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol, TypeVar
 
 import numpy as np
 import polars as pl
@@ -52,6 +55,7 @@ from warehouse.read import open_table, scan
 BATCH_DOCS = 2048  # documents per signature batch: ~1 MB of text, amortises the kernel call
 REJECT_STAGE = "dedup"
 REJECT_REASON = "near_duplicate"
+T = TypeVar("T")
 
 
 @dataclass
@@ -197,23 +201,43 @@ def resolve_duplicates(ds: DatasetPaths, cfg: DedupConfig, band_paths: list[str]
     return report
 
 
-def dedup_dataset(ds: DatasetPaths, cfg: DedupConfig, progress: bool = True, workers: int | None = None) -> DedupReport:
-    """Remove near-duplicate documents from a dataset's docs table (see module doc); one process.
+class MapSteps(Protocol):
+    """How the two parallel steps run: `step(ds, item, **fixed)` for every item, results in item order.
+    `thread_map` here; the near-dedup flow maps them as Prefect tasks (threads or a Dask cluster)."""
 
-    Shards are signed on `workers` threads (default: the cores this process may use): the kernels release
-    the GIL, and so do the Parquet and Delta reads around them.
-    """
+    def __call__(self, step: Callable[..., T], ds: DatasetPaths, items: list, **fixed) -> list[T]: ...
+
+
+def thread_map(workers: int | None = None, progress: bool = True) -> MapSteps:
+    """Steps on `workers` threads (default: the cores this process may use): the MinHash kernels
+    release the GIL, and so do Polars and the Parquet and Delta reads around them."""
+
+    def run(step: Callable[..., T], ds: DatasetPaths, items: list, **fixed) -> list[T]:
+        with ThreadPoolExecutor(max_workers=workers or len(os.sched_getaffinity(0))) as pool:
+            results = pool.map(lambda item: step(ds, item, **fixed), items)
+            return list(tqdm(results, total=len(items), desc=f"dedup {step.__name__}", disable=not progress))
+
+    return run
+
+
+def dedup_dataset(
+    ds: DatasetPaths, cfg: DedupConfig, progress: bool = True, workers: int | None = None,
+    map_steps: MapSteps | None = None,
+) -> DedupReport:
+    """Remove near-duplicate documents from a dataset's docs table (see module doc). The one
+    orchestration of the stage: steps on `workers` threads by default; the near-dedup flow passes
+    its Prefect task mapper."""
+    cfg = cfg.banded()
+    map_steps = map_steps or thread_map(workers, progress)
     timer = time.perf_counter()
     manifest, pending = prepare_signatures(ds, cfg)
-    with ThreadPoolExecutor(max_workers=workers or len(os.sched_getaffinity(0))) as pool:
-        signed = pool.map(lambda source: compute_shard_signatures(ds, source, cfg), pending)
-        results = list(tqdm(signed, total=len(pending), desc="dedup signatures", unit="shard", disable=not progress))
+    results = map_steps(compute_shard_signatures, ds, pending, cfg=cfg)
     manifest = record_signatures(ds, manifest, results)
     signing = time.perf_counter() - timer
 
+    # Bands are grouped after every shard is signed: the manifest fixes the document numbering.
     timer = time.perf_counter()
-    bands = range(manifest.params.bands)
-    band_paths = [group_band(ds, band, cfg) for band in tqdm(bands, desc="dedup bands", disable=not progress)]
+    band_paths = map_steps(group_band, ds, list(range(manifest.params.bands)))
     grouping = time.perf_counter() - timer
 
     report = resolve_duplicates(ds, cfg, band_paths)

@@ -12,8 +12,8 @@ their row here, so later builds are compared with them too. A document's place i
 `doc` number in candidate pairs) is its row number over the files in manifest order.
 
 Signatures depend on (num_perm, seed, ngram, scheme): a change of any of these makes every stored
-shard stale and it is computed again. The band keys depend on (bands, rows) too, but those come
-from the stored signatures without re-reading any text (`reband`).
+shard stale and it is computed again. The band keys depend on (bands, rows) too (`DedupConfig.bands`,
+`rows`), but those come from the stored signatures without re-reading any text (`reband`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.config import DedupConfig
-from pipeline.dedup.lsh import band_hashes, lsh_params
+from pipeline.dedup.lsh import band_hashes
 from pipeline.dedup.minhash import DEFAULT_SCHEME, from_lean_bytes, lean_size
 from warehouse.layout import DatasetPaths, join
 
@@ -50,8 +50,8 @@ class SignatureParams:
 
     @classmethod
     def from_config(cls, cfg: DedupConfig, scheme: str = DEFAULT_SCHEME) -> "SignatureParams":
-        bands, rows = lsh_params(cfg.threshold, cfg.num_perm, verified=cfg.verify_jaccard)
-        return cls(cfg.num_perm, cfg.seed, cfg.ngram, scheme, bands, rows)
+        cfg = cfg.banded()
+        return cls(cfg.num_perm, cfg.seed, cfg.ngram, scheme, cfg.bands, cfg.rows)
 
     def same_signatures(self, other: "SignatureParams") -> bool:
         return (self.num_perm, self.seed, self.ngram, self.scheme, self.format) == (

@@ -31,6 +31,7 @@ from warcio.exceptions import ArchiveLoadFailed
 from warcio.recordloader import ArcWarcRecord
 
 from pipeline.config import ReadConfig
+from pipeline.pins import internals_usable
 from pipeline.readers.http_body import (
     BadContentEncoding,
     PayloadTooLarge,
@@ -45,6 +46,9 @@ from pipeline.readers.inputs import GZIP_MAGIC, InputUnit, open_file, read_error
 from pipeline.records import RawRecord, Rejection
 
 DOCUMENT_RECORD_TYPES = frozenset({"response", "revisit", "conversion"})
+# The strict reader below overrides warcio internals; on another warcio, its public iterator reads
+# (a gzip member that does not inflate then ends the file quietly, as warcio does).
+STRICT_READER = internals_usable("warcio", "reading with its public ArchiveIterator, not the strict reader")
 
 
 class _CorruptGzipData(Exception):
@@ -149,7 +153,10 @@ def _read_archive_file(
         while start is not None:
             stream.seek(start)
             # Offsets count from the file's start. A whole-file gzip is read through a gunzipped stream.
-            records = _StrictArchiveIterator(stream, members_are_gzip=gzipped and not whole_file_gzip, arc2warc=True)
+            records = (
+                _StrictArchiveIterator(stream, members_are_gzip=gzipped and not whole_file_gzip, arc2warc=True)
+                if STRICT_READER else ArchiveIterator(stream, arc2warc=True)
+            )
             last_offset, current = -1, None
             try:
                 for record in records:

@@ -1,4 +1,5 @@
-"""Measuring a deduplicator: brute-force ground truth, near-copies of real text, real twins.
+"""Measuring a deduplicator (tests/test_dedup_stage.py, bench/bench_dedup.py): brute-force ground truth,
+near-copies of real text, real twins.
 
 Ground truth is the exact Jaccard similarity of every pair of documents that share at least one
 shingle (an inverted index finds them; all other pairs have J = 0). Recall is over pairs with
