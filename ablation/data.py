@@ -25,7 +25,7 @@ from pathlib import Path
 import polars as pl
 import sentencepiece as spm
 
-from model.sample import TOKENIZER_NAME
+from tokenizer.tokensdir import TOKENIZER_NAME
 from pipeline.textchunks import line_chunks
 from tokenizer.codec import Codec
 from tokenizer.sample import VAL_SALT, BoundedSample, key_hash, threshold

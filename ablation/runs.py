@@ -57,7 +57,7 @@ def train_and_score(tokens_dir: Path, run_dir: Path, cfg: TrainConfig, max_token
     try:
         if cfg.num_threads:
             torch.set_num_threads(cfg.num_threads)
-        model, _ = load_run(run_dir)
+        model, _ = load_run(run_dir, cfg.device)
         scores = {name: bits_per_byte(model, TokenFile.open(path), n_bytes, score_tokens)
                   for name, (path, n_bytes) in score_on.items()}
     finally:
