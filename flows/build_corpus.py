@@ -1,18 +1,18 @@
 """The `build-corpus` flow: crawl files in, a versioned Delta Lake dataset of clean documents out.
 
-Inputs are processed in a process pool (all cores by default); their outputs are committed in
-input order by this process, one input per transaction, with exact dedup applied as they are
-committed. Inputs already committed are skipped, so a killed build resumes where it stopped.
+Inputs (files: a folder or glob is expanded to its files) are processed in a process pool (all
+cores by default); their outputs are committed in input order by this process, small ones grouped
+into one transaction, with exact dedup applied as they are committed. Inputs already committed
+are skipped, so a killed build resumes where it stopped.
 Then near-duplicates are removed over the whole dataset, and the build's versions are recorded.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -23,31 +23,25 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from flows.near_dedup import near_dedup
 from pipeline.config import BuildConfig
 from pipeline.dedup import DedupReport
+from pipeline.dedup.store import forget_sources
 from pipeline.exact_dedup import ExactDeduplicator
-from pipeline.process import DOCS_SCHEMA, DocumentPipeline, UnitOutput, rejection_row
-from pipeline.records import Rejection
+from pipeline.process import DOCS_SCHEMA, DocumentPipeline, UnitOutput
 from pipeline.readers import InputUnit, expand_inputs
+from pipeline.workers import UnitFailure, run_supervised
 from warehouse import commit
 from warehouse.layout import DEFAULT_ROOT, DatasetPaths
 from warehouse.lineage import git_commit
+from warehouse.lock import writer_lock
 from warehouse.schema import SHARDS_SCHEMA
 
-# A worker that dies (segfault, out of memory) takes the pool down; its inputs are retried this
-# many times in a fresh pool before they are written off as rejects.
-WORKER_CRASH_RETRIES = 1
-
-_PIPELINE: DocumentPipeline | None = None
-
-
-def _init_worker(config_json: str) -> None:
-    global _PIPELINE
-    _PIPELINE = DocumentPipeline(BuildConfig.model_validate_json(config_json))
-
-
-def _process(unit: InputUnit) -> UnitOutput:
-    assert _PIPELINE is not None
-    return _PIPELINE.process_unit(unit)
-
+# Inputs are committed in groups of up to this many records or inputs (single HTML pages, short
+# JSONL files): a transaction per table per page would cost more than the page; each input still
+# gets its own commit marker. A group waiting this many seconds is committed anyway.
+GROUP_RECORDS = 1000
+GROUP_INPUTS = 256
+GROUP_SECONDS = 10.0
+# What `--retry-failed` reads again: failures that may have been the moment's, not the file's.
+RETRIED_REASONS = ("read_error", "worker_crashed")
 
 @dataclass
 class BuildSummary:
@@ -58,21 +52,35 @@ class BuildSummary:
     docs_version: int | None
     rejects_version: int | None
     near_dedup: DedupReport | None = None
+    # Inputs left unbuilt because of their environment (a disk or network error, a worker that
+    # kept dying outside any record): not marked done, so the next build reads them again.
+    failed: list[UnitFailure] = field(default_factory=list)
 
 
 @task(name="plan-inputs", cache_policy=NO_CACHE)
-def plan_inputs(inputs: list[str], ds: DatasetPaths) -> tuple[list[InputUnit], int]:
+def plan_inputs(inputs: list[str], ds: DatasetPaths, retry_failed: bool = False) -> tuple[list[InputUnit], int]:
+    """The inputs to build, and how many are skipped as committed. With `retry_failed`, committed
+    inputs that ended in a `read_error` or `worker_crashed` reject are read again."""
     units = expand_inputs(inputs)
-    done = commit.committed_sources(ds)
+    done = commit.done_inputs(ds, [u.key for u in units])
+    if retry_failed:
+        retried = commit.sources_with_reasons(ds, done, RETRIED_REASONS)
+        forget_sources(ds, retried)
+        done -= retried
     todo = [u for u in units if u.key not in done]
     return todo, len(units) - len(todo)
 
 
-@task(name="commit-input", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[1, 5, 20])
-def commit_input(ds: DatasetPaths, key: str, paths: tuple[str, ...], tables: dict[str, pa.Table]) -> None:
-    """One input's output as one transaction (retried on transient I/O errors)."""
-    commit.commit_shard(ds, key, paths, tables["docs"], tables["rejects"], tables["stages"], tables["shard"], DOCS_SCHEMA,
+@task(name="commit-inputs", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[1, 5, 20])
+def commit_inputs(ds: DatasetPaths, keys: list[str], tables: dict[str, pa.Table]) -> None:
+    """Some inputs' output as one transaction per table (retried on transient I/O errors)."""
+    commit.commit_shard(ds, keys, tables["docs"], tables["rejects"], tables["stages"], tables["shard"], DOCS_SCHEMA,
                         tables.get("filtered"))
+
+
+def commit_group(ds: DatasetPaths, group: list[tuple[UnitOutput, dict[str, pa.Table]]]) -> None:
+    tables = {name: pa.concat_tables([t[name] for _, t in group]) for name in group[0][1]}
+    commit_inputs(ds, [out.unit.key for out, _ in group], tables)
 
 
 def commit_tables(out: UnitOutput, dedup: ExactDeduplicator | None, build_id: str,
@@ -109,56 +117,10 @@ def commit_tables(out: UnitOutput, dedup: ExactDeduplicator | None, build_id: st
     return tables, new_hashes
 
 
-def _crashed_output(unit: InputUnit, error: str) -> UnitOutput:
-    """An input whose worker kept dying: its file is written off as one rejection, never lost silently."""
-    out = UnitOutput(unit)
-    # Built like every other rejection, so its id is the stable hash of (source, offset) too.
-    out.rejects.append(rejection_row(Rejection(unit.key, 0, "read", "worker_crashed", error)))
-    out.stages["read"].records_in = 1
-    out.stages["read"].dropped = 1
-    return out
-
-
-def run_units(units: list[InputUnit], cfg: BuildConfig, workers: int):
-    """Yield each unit's output in input order, processing up to `workers` units at once."""
-    if workers <= 1 or len(units) <= 1:
-        pipeline = DocumentPipeline(cfg)
-        for unit in units:
-            yield pipeline.process_unit(unit)
-        return
-
-    context = multiprocessing.get_context("forkserver")
-    # Workers fork from a server that has already imported the pipeline: fast start, no Prefect threads.
-    context.set_forkserver_preload(["pipeline.process"])
-    attempts = dict.fromkeys(range(len(units)), 0)
-    ready: dict[int, UnitOutput] = {}
-    next_index = 0
-    pending = list(range(len(units)))
-    while next_index < len(units):
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                                 initargs=(cfg.model_dump_json(),)) as pool:
-            # Submit a bounded window so results committed in order never pile up in memory.
-            futures: dict[int, Future] = {}
-            broken = False
-            while (pending or futures) and not broken:
-                while pending and len(futures) < 2 * workers:
-                    i = pending.pop(0)
-                    futures[i] = pool.submit(_process, units[i])
-                i = min(futures)
-                try:
-                    ready[i] = futures.pop(i).result()
-                except BrokenProcessPool as exc:
-                    broken = True
-                    for j in sorted(futures) + [i]:
-                        attempts[j] += 1
-                        if attempts[j] > WORKER_CRASH_RETRIES:
-                            ready[j] = _crashed_output(units[j], f"worker process died: {exc}")
-                        else:
-                            pending.append(j)
-                    pending.sort()
-                while next_index in ready:
-                    yield ready.pop(next_index)
-                    next_index += 1
+def run_units(units: list[InputUnit], cfg: BuildConfig, workers: int) -> Iterator[UnitOutput | UnitFailure]:
+    """Each unit's output in input order, up to `workers` units at once, in worker processes that a
+    record past its time budget, or one that kills them, cannot hold up (pipeline.workers)."""
+    return run_supervised(units, cfg, workers)
 
 
 @flow(name="build-corpus", log_prints=True)
@@ -169,13 +131,26 @@ def build_corpus(
     config: BuildConfig | None = None,
     progress: bool = True,
     dask_address: str | None = None,
+    lock_wait: float = 0.0,
+    retry_failed: bool = False,
 ) -> BuildSummary:
-    """Build (or extend) dataset `dataset` in `warehouse` from crawl files, folders, globs or URLs."""
-    cfg = config or BuildConfig()
+    """Build (or extend) dataset `dataset` in `warehouse` from crawl files, folders, globs or URLs.
+    One build of a dataset at a time: another one running makes this one wait up to `lock_wait`
+    seconds, then fail (DatasetBusy). `retry_failed`: see plan_inputs."""
     ds = DatasetPaths(warehouse, dataset)
     build_id = commit.new_build_id()
+    cfg = config or BuildConfig()
+    # Every stage runs once here, before any input is read: a broken model or setting is one error
+    # now, not a reject (or a crashed worker) for every record.
+    DocumentPipeline(cfg).check()
+    with writer_lock(ds, f"build {build_id}", wait=lock_wait):
+        return _build(inputs, ds, build_id, cfg, progress, dask_address, retry_failed)
+
+
+def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig, progress: bool,
+           dask_address: str | None, retry_failed: bool) -> BuildSummary:
     started = commit.now()
-    units, skipped = plan_inputs(inputs, ds)
+    units, skipped = plan_inputs(inputs, ds, retry_failed)
     dedup = ExactDeduplicator.for_dataset(ds) if cfg.dedup.exact else None
     workers = min(cfg.workers or os.cpu_count() or 1, max(len(units), 1))
 
@@ -184,21 +159,36 @@ def build_corpus(
     with Progress(*columns, disable=not progress, transient=False) as bar:
         job = bar.add_task("inputs", total=len(units), records=0)
         records = 0
+        group: list[tuple[UnitOutput, dict[str, pa.Table]]] = []
+        group_started = time.monotonic()
+        failed: list[UnitFailure] = []
         for out in run_units(units, cfg, workers):
+            if isinstance(out, UnitFailure):
+                print(f"not built, read again by the next build: {out.unit.key}: {out.error}")
+                failed.append(out)
+                bar.update(job, advance=1)
+                continue
             tables, new_hashes = commit_tables(out, dedup, build_id, cfg.quality.keep_rejected_text)
-            commit_input(ds, out.unit.key, out.unit.paths, tables)
             if dedup is not None:
-                dedup.remember(new_hashes)
+                dedup.remember(new_hashes)  # before the next input's split, which may copy this one
+            group.append((out, tables))
             records += out.records
-            bar.update(job, advance=1, records=records)
+            if (sum(o.records for o, _ in group) >= GROUP_RECORDS or len(group) >= GROUP_INPUTS
+                    or time.monotonic() - group_started >= GROUP_SECONDS):
+                commit_group(ds, group)
+                bar.update(job, advance=len(group), records=records)
+                group, group_started = [], time.monotonic()
+        if group:
+            commit_group(ds, group)
+            bar.update(job, advance=len(group), records=records)
 
     near = None
     if cfg.dedup.near and commit.table_version(ds.docs) is not None:
         cfg = cfg.model_copy(update={"dedup": cfg.dedup.banded()})  # the builds row records the bands used
         near = near_dedup(ds, cfg.dedup, dask_address, build_id)
 
-    summary = BuildSummary(dataset, build_id, len(units) + skipped, skipped,
-                           commit.table_version(ds.docs), commit.table_version(ds.rejects), near)
+    summary = BuildSummary(ds.name, build_id, len(units) + skipped, skipped,
+                           commit.table_version(ds.docs), commit.table_version(ds.rejects), near, failed)
     commit.record_build(ds, {
         "build_id": build_id, "started_at": started, "finished_at": commit.now(),
         "inputs": summary.inputs, "inputs_skipped": skipped,

@@ -84,11 +84,13 @@ def print_dedup_report(report) -> None:
 @app.command()
 def build(
     inputs: Annotated[list[str], typer.Argument(help="WARC/WET/ARC, HTML, JSONL, txt, Parquet files, folders, globs, fsspec URLs, hf:NAME[[:CONFIG]:SPLIT]")],
-    warehouse: Annotated[str, typer.Option(help="warehouse root (path or fsspec URL)")] = DEFAULT_ROOT,
+    warehouse: Annotated[str, typer.Option(envvar="TOKENMILL_WAREHOUSE", help="warehouse root (path or fsspec URL)")] = DEFAULT_ROOT,
     dataset: Annotated[str, typer.Option(help="dataset name inside the warehouse")] = "default",
     config: Annotated[Optional[Path], typer.Option(help="TOML or YAML build config")] = None,
     workers: Annotated[Optional[int], typer.Option(help="processes (default: all cores)")] = None,
     dask_address: Annotated[Optional[str], typer.Option(help="Dask scheduler for the near-dedup stage")] = None,
+    wait: Annotated[float, typer.Option(help="seconds to wait for another build of the dataset to end")] = 0,
+    retry_failed: Annotated[bool, typer.Option(help="read again the inputs that ended in read_error or worker_crashed")] = False,
 ) -> None:
     """Build (or extend) a dataset of clean, scored documents; re-runs skip committed inputs."""
     from pipeline.config import load_config
@@ -97,17 +99,28 @@ def build(
         cfg = load_config(config)
         if workers:
             cfg = cfg.model_copy(update={"workers": workers})
+        from pipeline.process import DocumentPipeline
         from pipeline.readers import expand_inputs
 
-        expand_inputs(inputs)  # fail fast, with one line, before Prefect starts
+        # Fail fast, with one line, before Prefect starts: inputs, the stages and their models, the lock.
+        expand_inputs(inputs)
+        DocumentPipeline(cfg).check()
         from flows.build_corpus import build_corpus
+        from warehouse.layout import DatasetPaths
+        from warehouse.lock import writer_lock
 
-        summary = build_corpus(inputs, warehouse=warehouse, dataset=dataset, config=cfg, dask_address=dask_address)
+        with writer_lock(DatasetPaths(warehouse, dataset), "tokenmill build", wait=wait):  # the flow re-enters it
+            summary = build_corpus(inputs, warehouse=warehouse, dataset=dataset, config=cfg, dask_address=dask_address,
+                                   retry_failed=retry_failed)
         console.print(f"build [bold]{summary.build_id}[/]: {summary.inputs} inputs "
                       f"({summary.inputs_skipped} already committed), docs version {summary.docs_version}")
         if summary.near_dedup is not None:
             print_dedup_report(summary.near_dedup)
         print_stats(f"{warehouse}/{dataset}")
+        for failure in summary.failed:
+            err.print(f"[red]not built[/] (the next build reads it again): {failure.unit.key}: {failure.error}")
+        if summary.failed:
+            raise typer.Exit(1)
 
 
 @app.command()
@@ -170,6 +183,7 @@ def dedup(
     dataset: Annotated[str, typer.Argument(help="DIR/NAME of a built dataset")],
     config: Annotated[Optional[Path], typer.Option(help="TOML or YAML build config (its [dedup] section)")] = None,
     dask_address: Annotated[Optional[str], typer.Option(help="Dask scheduler address")] = None,
+    wait: Annotated[float, typer.Option(help="seconds to wait for a build of the dataset to end")] = 0,
 ) -> None:
     """Remove near-duplicates (MinHash LSH) from a built dataset; incremental over earlier runs."""
     from pipeline.config import load_config
@@ -182,8 +196,10 @@ def dedup(
 
         docs_version(ds)  # a clear error before Prefect starts, if there is no such dataset
         from flows.near_dedup import near_dedup
+        from warehouse.lock import writer_lock
 
-        print_dedup_report(near_dedup(ds, cfg.dedup, dask_address))
+        with writer_lock(ds, "tokenmill dedup", wait=wait):
+            print_dedup_report(near_dedup(ds, cfg.dedup, dask_address))
 
 
 @app.command()

@@ -167,5 +167,15 @@ class ConfigError(TokenmillError, ValueError):
 
 
 def load_config(path: str | Path | None) -> BuildConfig:
-    """Read a TOML or YAML build config; None gives the defaults. Raises ConfigError (one line)."""
-    return load_settings(BuildConfig, path, ConfigError)
+    """Read a TOML or YAML build config; None gives the defaults. Raises ConfigError (one line),
+    also for values the types allow but a stage refuses (each quality rule's own checks), so that
+    no worker ever meets a setting it cannot use."""
+    cfg = load_settings(BuildConfig, path, ConfigError)
+    from pipeline.quality import c4, gopher_repetition  # they import this module
+
+    try:
+        gopher_repetition.validate(cfg.quality.gopher_repetition)
+        c4.validate(cfg.quality.c4)
+    except TokenmillError as exc:
+        raise ConfigError(f"{path or 'config'}: quality.{exc}") from None
+    return cfg

@@ -34,8 +34,8 @@ class ExactDeduplicator:
     def split(self, docs: pa.Table) -> tuple[pa.Table, pa.Table, dict[int, str]]:
         """(documents kept, rejection rows for the copies, new index entries).
 
-        The index is not changed: the caller `remember`s the new entries once the commit succeeded,
-        so a failed commit retried sees the same state.
+        The index is not changed: the caller `remember`s the new entries before it splits the next
+        input's documents (the commit of both may come later, together).
         """
         new: dict[int, str] = {}
         keep, first_ids = [], []

@@ -149,7 +149,7 @@ class Extractor:
     def _pass_text(self, record: RawRecord) -> Extracted | Rejection:
         body = record.body
         text = body if isinstance(body, str) else decode_html(body, None)[0]
-        text = _nfc(text.strip())
+        text = _nfc(text.replace("\x00", "").strip())  # NULs: lxml drops them from HTML; text keeps none either
         if len(text) < max(self.cfg.min_chars, 1):
             return Rejection.of(record, STAGE, "no_text", "empty text record")
         return Extracted(text=text, title=record.title, date=None)

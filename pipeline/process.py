@@ -9,10 +9,12 @@ input order, so a build is deterministic whatever order the workers finish in.
 
 from __future__ import annotations
 
+import itertools
 import time
 import traceback
 from collections import defaultdict
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import pyarrow as pa
 
@@ -22,9 +24,10 @@ from pipeline.langid import LangIdStage
 from pipeline.quality import Q_COLUMNS, QualityStage
 from pipeline.quality.classifier import ClassifierStage
 from pipeline.readers import InputUnit, read_unit
-from pipeline.records import Document, Rejection
+from pipeline.records import Document, RawRecord, Rejection, is_environmental
 from pipeline.stage import Stage
 from pipeline.textnorm import normalized_text_hash
+from warehouse.errors import TokenmillError
 from warehouse.schema import REJECTS_SCHEMA, STAGES_SCHEMA, docs_schema, filtered_schema
 
 DOCS_SCHEMA = docs_schema(Q_COLUMNS)
@@ -113,13 +116,18 @@ class DocumentPipeline:
         self.keep_rejected_text = cfg.quality.keep_rejected_text
         self.scorer = next((s.classifier for s in self.stages if isinstance(s, ClassifierStage)), None)
 
-    def process_unit(self, unit: InputUnit) -> UnitOutput:
-        """Read and process one input; never raises for bad input."""
+    def process_unit(self, unit: InputUnit, watch: RecordWatch | None = None) -> UnitOutput:
+        """Read and process one input; never raises for bad input. It raises for a failure of the
+        environment (`pipeline.records.is_environmental`): that is no verdict about the data.
+
+        `watch` (pipeline.workers) is told which record and stage run, so a supervisor can stop a
+        worker stuck in one; it also holds the verdicts on records that stopped a worker before.
+        """
         out = UnitOutput(unit)
         started = time.perf_counter()
         records = read_unit(unit, self.cfg.read)
         read = out.stages["read"]
-        while True:
+        for index in itertools.count():
             t0 = time.perf_counter()
             try:
                 item = next(records)
@@ -132,7 +140,11 @@ class DocumentPipeline:
                 read.dropped += 1
                 out.rejects.append(rejection_row(item))
                 continue
-            result = self._run_stages(Document(item), out)
+            verdict = watch.verdicts.get(index) if watch is not None else None
+            if verdict is not None:
+                result = self._known_verdict(Document(item), out, *verdict)
+            else:
+                result = self._run_stages(Document(item), out, watch, index)
             if isinstance(result, Rejection):
                 out.rejects.append(rejection_row(result))
             else:
@@ -140,23 +152,39 @@ class DocumentPipeline:
         out.seconds = time.perf_counter() - started
         return out
 
-    def _run_stages(self, doc: Document, out: UnitOutput) -> Document | Rejection:
-        for stage in self.stages:
+    def _known_verdict(self, doc: Document, out: UnitOutput, stage: str, reason: str, detail: str) -> Rejection:
+        """The rejection of a record that stopped its worker in an earlier attempt, counted at its stage."""
+        for each in self.stages:
+            out.stages[each.name].records_in += 1
+            if each.name == stage:
+                break
+        out.stages[stage].dropped += 1
+        return Rejection.of(doc.record, stage, reason, detail)
+
+    def _run_stages(self, doc: Document, out: UnitOutput, watch: RecordWatch | None = None,
+                    index: int = 0) -> Document | Rejection:
+        for position, stage in enumerate(self.stages):
             counter = out.stages[stage.name]
             counter.records_in += 1
+            if watch is not None:
+                watch.running(index, position)
             t0 = time.perf_counter()
             try:
                 result = stage(doc)
             except Exception as exc:  # a bug or a pathological record must not take the whole input down
+                if is_environmental(exc):
+                    raise  # ... but a lost disk or a missing model file is no verdict on the record
                 result = internal_error(doc, stage.name, exc)
             counter.seconds += time.perf_counter() - t0
             if isinstance(result, Rejection):
                 counter.dropped += 1
                 if self.keep_rejected_text and stage.name in FILTER_STAGES and result.reason != "internal_error":
                     out.filtered.append(self._filtered_row(doc, result))
-                return result
+                break
             doc = result
-        return doc
+        if watch is not None:
+            watch.idle()
+        return result
 
     def _filtered_row(self, doc: Document, rejection: Rejection) -> dict:
         """The full row of a document a quality rule or the classifier rejected, scored when a
@@ -164,6 +192,40 @@ class DocumentPipeline:
         if doc.quality_score is None and self.scorer is not None:
             doc.quality_score = self.scorer.score(doc.text)
         return {**document_row(doc), "stage": rejection.stage, "reason": rejection.reason}
+
+    def check(self) -> None:
+        """Run every stage once on a probe page, so a missing or broken model, or a setting a stage
+        cannot use, fails the build with one line before any input is read."""
+        probe = Document(RawRecord(source="(probe)", source_offset=0, kind="html", body=_PROBE_PAGE))
+        for stage in self.stages:
+            try:
+                result = stage(probe)
+            except Exception as exc:  # noqa: BLE001 - any failure here is the setup's, not the data's
+                raise PipelineUnusable(f"the {stage.name} stage cannot run: {type(exc).__name__}: "
+                                       f"{' '.join(str(exc).split())}") from exc
+            if isinstance(result, Rejection):
+                break
+            probe = result
+
+
+class PipelineUnusable(TokenmillError):
+    """A stage that fails on a plain page: its model, file or setting is unusable (one line)."""
+
+
+class RecordWatch(Protocol):
+    """Where a worker says what it runs (see pipeline.workers)."""
+
+    verdicts: dict[int, tuple[str, str, str]]  # record index -> (stage, reason, detail)
+
+    def running(self, index: int, stage: int) -> None: ...
+
+    def idle(self) -> None: ...
+
+
+_PROBE_PAGE = ("<html><head><title>Probe</title></head><body><article>" + "<p>The pipeline reads this page "
+               "once before a build, so that a broken model or setting stops the build at once and clearly. "
+               "It is a short page of plain English prose with the words that the quality rules count.</p>" * 6
+               + "</article></body></html>").encode()
 
 
 def internal_error(doc: Document, stage: str, exc: Exception) -> Rejection:

@@ -106,3 +106,17 @@ class Rejection:
         if isinstance(body, bytes):
             body = body[: EXCERPT_CHARS * 4].decode("utf-8", errors="replace")
         return body[:EXCERPT_CHARS]
+
+
+class InputUnavailable(Exception):
+    """An input could not be read for a reason outside its data (a disk or network error, a file
+    that vanished): the build leaves it uncommitted, so the next build reads it again."""
+
+
+def is_environmental(exc: BaseException) -> bool:
+    """Whether an exception says nothing about the data: a failed system call (an OSError with an
+    errno: EIO, ENOENT, EACCES, a reset connection), a timeout, memory. gzip's BadGzipFile and
+    pyarrow's corrupt-file errors are OSErrors without errno: verdicts about the file."""
+    if isinstance(exc, InputUnavailable | MemoryError | TimeoutError | ConnectionError):
+        return True
+    return isinstance(exc, OSError) and exc.errno is not None

@@ -41,12 +41,12 @@ def fixtures() -> Path:
 def _build_plain(inputs: list[str], ds, cfg) -> None:
     """A build's per-input processing and commits, in this process, without Prefect or near dedup:
     for tests that need a real built dataset fast."""
-    from flows.build_corpus import commit_input, commit_tables, run_units
+    from flows.build_corpus import commit_inputs, commit_tables, run_units
     from pipeline.readers import expand_inputs
 
     for out in run_units(expand_inputs(inputs), cfg, workers=1):
         tables, _ = commit_tables(out, None, "test-build", cfg.quality.keep_rejected_text)
-        commit_input.fn(ds, out.unit.key, out.unit.paths, tables)
+        commit_inputs.fn(ds, [out.unit.key], tables)
 
 
 @pytest.fixture(scope="session")

@@ -88,6 +88,23 @@ def test_a_variant_that_cannot_be_used_is_one_clear_error(built):
 
 
 @pytest.mark.shared
+def test_the_ablate_command_prints_the_table_and_the_verdict(built, eval_text, tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    args = ["ablate", f"{built.root}/{built.name}", "--variant", "off=all", "--variant", "on=docs", "--eval", str(eval_text),
+            "--tokens", "4096", "--seeds", "1", "--preset", "tiny", "--vocab-size", "512", "--out", str(tmp_path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "bits per byte" in result.output and "from one seed each" in result.output
+    assert "--tokens 4096" in result.output
+    assert (tmp_path / "results.parquet").is_file()
+    missing = CliRunner().invoke(app, [*args[:-2], "--out", str(tmp_path / "x"), "--variant", "bad=nope > 1"])
+    assert missing.exit_code == 2 and "nope" in missing.output
+
+
+@pytest.mark.shared
 def test_the_prefect_flow_computes_the_same_numbers(ablated, built, eval_text, tmp_path):
     from flows.ablate import ablate
 

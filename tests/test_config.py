@@ -53,6 +53,13 @@ def test_missing_config_file_is_named(tmp_path):
         load_config(tmp_path / "nope.toml")
 
 
+def test_a_value_the_types_allow_but_a_quality_rule_refuses_fails_in_load_config(tmp_path):
+    path = tmp_path / "build.toml"
+    path.write_text("[quality.gopher_repetition]\ntop_n_grams = [[7, 0.2]]\n")
+    with pytest.raises(ConfigError, match=r"build.toml: quality.gopher_repetition.top_n_grams: n=7 not supported"):
+        load_config(path)
+
+
 def test_lsh_bands_are_derived_from_the_threshold_unless_given(tmp_path):
     from pipeline.config import DedupConfig
 

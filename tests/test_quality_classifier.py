@@ -84,6 +84,22 @@ def test_score_is_the_probability_of_the_reference_label(classifier, crawl, shar
         QualityClassifier(ClassifierConfig(model_path=path, positive_label="good")).score("text")
 
 
+def test_the_quality_train_command_prints_and_saves_the_metrics(crawl, reference, tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    out = tmp_path / "q.bin"
+    args = ["quality", "train", "--positive", reference[0], "--positive", reference[1],
+            "--negative", f"{crawl.root}/{crawl.name}", "--out", str(out), "--seed", "3", "--epoch", "5"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    saved = json.loads(metrics_path(out).read_text())
+    assert f"AUC {saved['auc']:.4f}" in result.output and saved["settings"]["seed"] == 3
+    no_dataset = CliRunner().invoke(app, [*args[:6], "--negative", str(tmp_path / "none"), "--out", str(out)])
+    assert no_dataset.exit_code == 2 and "no built dataset" in no_dataset.output
+
+
 def test_min_score_without_a_model_is_a_config_error(tmp_path):
     config = tmp_path / "build.toml"
     config.write_text("[quality.classifier]\nmin_score = 0.5\n")

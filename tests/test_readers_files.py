@@ -26,8 +26,7 @@ def shakespeare_lines(shared_data) -> list[str]:
 
 
 def read_all(spec: Path | str, cfg: ReadConfig | None = None) -> list[RawRecord | Rejection]:
-    (unit,) = expand_inputs([str(spec)])
-    return list(read_unit(unit, cfg or ReadConfig()))
+    return [item for unit in expand_inputs([str(spec)]) for item in read_unit(unit, cfg or ReadConfig())]
 
 
 # ---------------------------------------------------------------- expand_inputs
@@ -49,7 +48,7 @@ def test_a_named_file_of_unknown_format_is_refused(tmp_path):
         expand_inputs([str(tmp_path / "table.csv")])
 
 
-def test_a_folder_expands_recursively_to_sorted_units_with_html_files_as_one_unit(tmp_path):
+def test_a_folder_expands_recursively_to_one_sorted_unit_per_file(tmp_path):
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "part.jsonl").write_text('{"text": "x"}\n')
     (tmp_path / "a.txt").write_text("words")
@@ -57,15 +56,32 @@ def test_a_folder_expands_recursively_to_sorted_units_with_html_files_as_one_uni
     (tmp_path / "pages" / "one.html").write_text("<p>one</p>")
     (tmp_path / "pages" / "two.htm").write_text("<p>two</p>")
     (tmp_path / "notes.md").write_text("not an input")
+    units = expand_inputs([str(tmp_path)])
+    assert [(u.format, u.key, u.paths) for u in units] == [
+        ("text", str(tmp_path / "a.txt"), (str(tmp_path / "a.txt"),)),
+        ("jsonl", str(tmp_path / "b" / "part.jsonl"), (str(tmp_path / "b" / "part.jsonl"),)),
+        ("html", str(tmp_path / "pages" / "one.html"), (str(tmp_path / "pages" / "one.html"),)),
+        ("html", str(tmp_path / "pages" / "two.htm"), (str(tmp_path / "pages" / "two.htm"),)),
+    ]
+    assert units[2].size_bytes == len("<p>one</p>")
+
+
+def test_dot_prefixed_input_files_in_a_folder_are_one_hidden_file_rejection_each(tmp_path):
+    (tmp_path / "a.txt").write_text("words")
     (tmp_path / "._a.txt").write_text("macOS litter")
+    (tmp_path / ".cache").mkdir()
+    (tmp_path / ".cache" / "x.warc.gz").write_bytes(b"")
+    (tmp_path / ".cache" / "notes.md").write_text("not an input at all")
     units = expand_inputs([str(tmp_path)])
     assert [(u.format, u.key) for u in units] == [
-        ("html", str(tmp_path)),
+        ("hidden", str(tmp_path / "._a.txt")),
+        ("hidden", str(tmp_path / ".cache" / "x.warc.gz")),
         ("text", str(tmp_path / "a.txt")),
-        ("jsonl", str(tmp_path / "b" / "part.jsonl")),
     ]
-    assert units[0].paths == (str(tmp_path / "pages" / "one.html"), str(tmp_path / "pages" / "two.htm"))
-    assert units[0].size_bytes == len("<p>one</p>") + len("<p>two</p>")
+    (item,) = read_unit(units[0], ReadConfig())
+    assert (item.reason, item.stage, item.source, item.source_offset) == ("hidden_file", "read", str(tmp_path / "._a.txt"), 0)
+    # Named on its own, a dot-prefixed file is an input like any other.
+    assert [u.format for u in expand_inputs([str(tmp_path / "._a.txt")])] == ["text"]
 
 
 def test_the_same_input_named_twice_is_one_unit(tmp_path):
@@ -133,6 +149,64 @@ def test_a_jsonl_gzip_cut_short_keeps_the_lines_before_and_ends_in_a_read_error(
     assert [r.body for r in items[:-1]] == shakespeare_lines[: len(items) - 1]
 
 
+@pytest.mark.shared
+def test_a_jsonl_line_with_a_lone_surrogate_is_rejected_and_its_neighbours_kept(tmp_path, shakespeare_lines):
+    path = tmp_path / "surrogate.jsonl"
+    path.write_text("\n".join([
+        json.dumps({"text": shakespeare_lines[0]}),
+        '{"text": "a \\ud800 b"}',                      # lone surrogate in the text
+        '{"text": "fine", "url": "http://x/\\udfff"}',   # ... and in the url
+        '{"text": "pair \\ud83d\\ude00 is an emoji"}',  # an escaped surrogate pair is valid
+        json.dumps({"text": shakespeare_lines[1]}),
+    ]) + "\n")
+    items = read_all(path)
+    assert [(i.source_offset, "ok" if isinstance(i, RawRecord) else i.reason) for i in items] == [
+        (0, "ok"), (1, "invalid_unicode"), (2, "invalid_unicode"), (3, "ok"), (4, "ok"),
+    ]
+    assert "line 2" in items[1].detail and "U+D800" in items[1].detail and "'text'" in items[1].detail
+    assert "'url'" in items[2].detail
+    assert items[3].body == "pair \U0001f600 is an emoji"
+    for item in items:  # nothing left that UTF-8 cannot hold
+        for value in (item.detail, item.excerpt) if isinstance(item, Rejection) else (item.body,):
+            value.encode("utf-8")
+
+
+def test_a_jsonl_line_over_the_size_limit_is_rejected_without_being_held(tmp_path):
+    limit = 10_000
+    path = tmp_path / "huge.jsonl.gz"
+    with gzip.open(path, "wb") as out:
+        out.write(b'{"text": "before"}\n')
+        out.write(b'{"text": "' + b"x" * (50 * limit) + b'"}\n')
+        out.write(b'{"text": "' + b"y" * (limit - 20) + b'"}\n')  # just under the limit
+        out.write(b'{"text": "after"}')  # no final newline
+    items = read_all(path, ReadConfig(max_record_bytes=limit))
+    assert [(i.source_offset, "ok" if isinstance(i, RawRecord) else i.reason) for i in items] == [
+        (0, "ok"), (1, "too_large"), (2, "ok"), (3, "ok"),
+    ]
+    assert f"{50 * limit + 13} bytes" in items[1].detail and "line 2" in items[1].detail
+    assert items[3].body == "after"
+
+
+def test_capped_lines_never_reads_more_than_the_limit_at_once():
+    import io
+
+    from pipeline.readers.files import capped_lines
+
+    class Recording(io.BytesIO):
+        largest = 0
+
+        def readline(self, size=-1):
+            assert 0 < size  # never an unbounded readline
+            line = super().readline(size)
+            Recording.largest = max(Recording.largest, len(line))
+            return line
+
+    stream = Recording(b"short\n" + b"z" * 5_000_000 + b"\nlast\n")
+    lines = list(capped_lines(stream, 100))
+    assert lines == [(0, b"short\n", 6), (1, None, 5_000_001), (2, b"last\n", 5)]
+    assert Recording.largest <= 1 << 20
+
+
 # ---------------------------------------------------------------- plain text
 
 @pytest.mark.shared
@@ -149,6 +223,15 @@ def test_a_latin1_text_file_is_decoded_by_detection(shared_data):
     (record,) = read_all(path)
     assert "\ufffd" not in record.body
     assert record.body[3039] == "É"  # byte 0xC9 at 3039 is not valid UTF-8
+
+
+def test_a_gzipped_text_file_over_the_size_limit_is_rejected_after_reading_only_the_limit(tmp_path):
+    path = tmp_path / "bomb.txt.gz"
+    path.write_bytes(gzip.compress(b"word " * 4_000_000, compresslevel=9))  # 20 MB of text in ~20 kB
+    (item,) = read_all(path, ReadConfig(max_record_bytes=1_000_000))
+    assert item.reason == "too_large" and "1000000" in item.detail
+    (record,) = read_all(path, ReadConfig(max_record_bytes=20_000_000))
+    assert len(record.body) == 20_000_000
 
 
 def test_a_binary_file_named_txt_is_rejected_as_undecodable(tmp_path):
@@ -199,17 +282,18 @@ def test_each_html_file_of_a_folder_is_one_record_with_its_own_path_as_source(tm
         path.parent.mkdir(exist_ok=True)
         path.write_bytes(gzip.compress(body) if name.endswith(".gz") else body)
         pages[str(path)] = body
-    (unit,) = expand_inputs([str(tmp_path)])
-    records = list(read_unit(unit, ReadConfig()))
+    units = expand_inputs([str(tmp_path)])
+    records = [record for unit in units for record in read_unit(unit, ReadConfig())]
+    assert [u.key for u in units] == [r.source for r in records] == sorted(pages)
     assert {r.source: r.body for r in records} == pages
     assert all(r.kind == "html" and r.source_offset == 0 and r.http_charset is None for r in records)
 
 
-def test_an_html_glob_is_one_unit_keyed_by_the_glob(tmp_path):
+def test_an_html_glob_is_one_unit_per_file(tmp_path):
     for name in ("a.html", "b.html"):
         (tmp_path / name).write_text("<p>x</p>")
-    (unit,) = expand_inputs([str(tmp_path / "*.html")])
-    assert (unit.key, len(unit.paths)) == (str(tmp_path / "*.html"), 2)
+    units = expand_inputs([str(tmp_path / "*.html")])
+    assert [u.key for u in units] == [str(tmp_path / "a.html"), str(tmp_path / "b.html")]
 
 
 def test_an_html_file_over_the_size_limit_is_rejected_and_the_others_still_read(tmp_path):
@@ -219,13 +303,12 @@ def test_an_html_file_over_the_size_limit_is_rejected_and_the_others_still_read(
     assert [("ok" if isinstance(i, RawRecord) else i.reason) for i in items] == ["too_large", "ok"]
 
 
-def test_an_html_file_that_vanished_is_a_read_error_for_that_file_only(tmp_path):
-    (tmp_path / "kept.html").write_bytes(b"<p>kept</p>")
-    unit = InputUnit(key=str(tmp_path), format="html", paths=(str(tmp_path / "gone.html"), str(tmp_path / "kept.html")),
-                     size_bytes=0)
-    gone, kept = read_unit(unit, ReadConfig())
-    assert (gone.reason, gone.source) == ("read_error", str(tmp_path / "gone.html"))
-    assert kept.body == b"<p>kept</p>"
+def test_an_html_file_that_vanished_is_no_verdict_on_its_data(tmp_path):
+    from pipeline.records import InputUnavailable
+
+    unit = InputUnit(key=str(tmp_path / "gone.html"), format="html", paths=(str(tmp_path / "gone.html"),), size_bytes=0)
+    with pytest.raises(InputUnavailable, match="gone.html: FileNotFoundError"):
+        list(read_unit(unit, ReadConfig()))
 
 
 # ---------------------------------------------------------------- Hugging Face datasets

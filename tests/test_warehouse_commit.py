@@ -27,7 +27,7 @@ def empty(schema: pa.Schema) -> pa.Table:
 
 
 def commit_one(ds, source, texts):
-    commit.commit_shard(ds, source, [source], docs(source, texts), empty(REJECTS_SCHEMA), empty(STAGES_SCHEMA), shard(source), SCHEMA)
+    commit.commit_shard(ds, [source], docs(source, texts), empty(REJECTS_SCHEMA), empty(STAGES_SCHEMA), shard(source), SCHEMA)
 
 
 def test_committed_input_has_a_marker(tmp_path):
@@ -46,6 +46,23 @@ def test_rows_left_by_a_killed_run_are_replaced_not_duplicated(tmp_path):
     commit_one(ds, "/in/a.warc", ["one", "two"])
     counts = scan(ds).group_by("source").len().sort("source").collect()
     assert counts.rows() == [("/in/a.warc", 2), ("/in/b.warc", 1)]
+
+
+def test_an_html_page_built_under_a_folder_marker_is_done_and_one_added_later_is_not(tmp_path):
+    """Before inputs were files, a folder of HTML pages was one input marked by the folder's path."""
+    ds = DatasetPaths(str(tmp_path), "d")
+    commit._append(ds.docs, docs("/in/pages/a.html", ["kept"]), SCHEMA)
+    commit._append(ds.rejects, pa.Table.from_pylist(
+        [{"id": "r", "source": "/in/pages/sub/b.html", "source_offset": 0, "stage": "quality", "reason": "x"}],
+        schema=REJECTS_SCHEMA), REJECTS_SCHEMA)
+    commit._append(ds.shards, shard("/in/pages"), SHARDS_SCHEMA)
+    commit._append(ds.shards, shard("/in/glob/*.htm"), SHARDS_SCHEMA)
+    commit._append(ds.docs, docs("/in/glob/c.htm", ["kept"]), SCHEMA)
+    keys = ["/in/pages/a.html", "/in/pages/sub/b.html", "/in/pages/new.html", "/in/glob/c.htm", "/in/glob/d.htm",
+            "/in/pagesx/e.html"]
+    assert commit.done_inputs(ds, keys) == {"/in/pages/a.html", "/in/pages/sub/b.html", "/in/glob/c.htm"}
+    commit_one(ds, "/in/pages/new.html", ["new"])
+    assert "/in/pages/new.html" in commit.done_inputs(ds, keys)
 
 
 def test_move_to_rejects_is_idempotent(tmp_path):

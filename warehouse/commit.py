@@ -1,16 +1,18 @@
 """Writing a dataset: each input's output committed so that a crash loses nothing and duplicates nothing.
 
-Delta Lake commits one table at a time, so an input's output is committed in a fixed order —
-docs, rejects, stages, then a row in `stats/shards` — and that last row is the commit marker.
-A re-run skips inputs that have a marker; an input without one may have left rows behind from a
-killed run, and `commit_shard` deletes those before it appends, so the result is the same as one
-clean run.
+Delta Lake commits one table at a time, so the output of a group of inputs is committed in a fixed
+order — docs, rejects, stages, then one row per input in `stats/shards` — and that last append is
+the commit marker of every input in it. A re-run skips inputs that have a marker; an input without
+one may have left rows behind from a killed run, and `commit_shard` deletes those before it
+appends, so the result is the same as one clean run.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+import fnmatch
+import posixpath
 from collections.abc import Iterable
 from datetime import datetime, timezone
 
@@ -51,12 +53,59 @@ def committed_sources(ds: DatasetPaths) -> set[str]:
     return set(table.to_pyarrow_table(columns=["source"]).column("source").to_pylist())
 
 
+def done_inputs(ds: DatasetPaths, keys: Iterable[str]) -> set[str]:
+    """Which of these input keys are committed.
+
+    An input has its own marker; but before inputs were files, a folder or glob of HTML pages was
+    one input, marked by the folder or glob. A page under such a marker counts as committed when
+    it has its row in docs or rejects (every page gives exactly one), so a page added to the
+    folder later is new and one built then is never built twice.
+    """
+    keys = set(keys)
+    markers = committed_sources(ds)
+    done = markers & keys
+    rest = keys - done
+    folders = {parent for key in rest for parent in _parents(key)} & markers
+    globs = [m for m in markers - keys if any(c in m for c in "*?[")]
+    covered = [k for k in rest if any(p in folders for p in _parents(k)) or any(fnmatch.fnmatchcase(k, g) for g in globs)]
+    return done | _sources_with_rows(ds, covered) if covered else done
+
+
+def _parents(key: str) -> list[str]:
+    parents = []
+    while (parent := posixpath.dirname(key)) not in (key, ""):
+        parents.append(parent)
+        key = parent
+    return parents
+
+
+def _sources_with_rows(ds: DatasetPaths, sources: list[str]) -> set[str]:
+    found: set[str] = set()
+    for path in (ds.docs, ds.rejects):
+        if _table(path) is not None:
+            rows = pl.scan_delta(path).select("source").filter(pl.col("source").is_in(sources)).unique().collect()
+            found.update(rows["source"].to_list())
+    return found
+
+
+def sources_with_reasons(ds: DatasetPaths, sources: Iterable[str], reasons: Iterable[str]) -> set[str]:
+    """Which of these sources have a reject with one of these reasons."""
+    sources = list(sources)
+    if not sources or _table(ds.rejects) is None:
+        return set()
+    rows = (pl.scan_delta(ds.rejects).filter(pl.col("source").is_in(sources) & pl.col("reason").is_in(list(reasons)))
+            .select("source").unique().collect())
+    return set(rows["source"].to_list())
+
+
 def remove_partial(ds: DatasetPaths, paths: Iterable[str]) -> None:
-    """Delete rows a killed run left for these input files (their shard has no commit marker)."""
+    """Delete rows a killed run left for these inputs (they have no commit marker), or an earlier
+    commit of an input read again (`--retry-failed`): its marker first, so a kill in between leaves
+    it to be built again."""
     paths = list(paths)
     if not paths:
         return
-    for path in (ds.docs, ds.rejects, ds.filtered, ds.stages):
+    for path in (ds.shards, ds.docs, ds.rejects, ds.filtered, ds.stages):
         table = _table(path)
         if table is not None:
             table.delete(_in_predicate("source", paths))
@@ -64,8 +113,7 @@ def remove_partial(ds: DatasetPaths, paths: Iterable[str]) -> None:
 
 def commit_shard(
     ds: DatasetPaths,
-    key: str,
-    paths: Iterable[str],
+    keys: Iterable[str],
     docs: pa.Table,
     rejects: pa.Table,
     stages: pa.Table,
@@ -73,9 +121,10 @@ def commit_shard(
     docs_schema: pa.Schema,
     filtered: pa.Table | None = None,
 ) -> None:
-    """Commit one input's output: docs, rejects, filtered (when kept), stages, then the marker row
-    (see module doc)."""
-    remove_partial(ds, [key, *paths])
+    """Commit some inputs' output: docs, rejects, filtered (when kept), stages, then their marker
+    rows (see module doc). Rows are keyed by `source`, the input's key (a file's own path, or an
+    `hf:` dataset)."""
+    remove_partial(ds, keys)
     _append(ds.docs, docs, docs_schema)
     _append(ds.rejects, rejects, REJECTS_SCHEMA)
     if filtered is not None:

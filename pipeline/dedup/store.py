@@ -115,6 +115,15 @@ def read_manifest(ds: DatasetPaths) -> Manifest | None:
     return Manifest(SignatureParams(**raw["params"]), raw["shards"])
 
 
+def forget_sources(ds: DatasetPaths, sources: set[str]) -> None:
+    """Drop these sources' shards from the manifest, so their documents are signed again (an input
+    read again by `--retry-failed` may now hold more of them)."""
+    manifest = read_manifest(ds)
+    if manifest is not None and manifest.sources & sources:
+        kept = {shard: entry for shard, entry in manifest.shards.items() if entry["source"] not in sources}
+        write_manifest(ds, Manifest(manifest.params, kept))
+
+
 def write_manifest(ds: DatasetPaths, manifest: Manifest) -> None:
     data = json.dumps({"params": asdict(manifest.params), "shards": manifest.shards}, indent=1)
     _write_atomically(_manifest_path(ds), lambda f: f.write(data.encode()))

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 from pipeline.config import ReadConfig
-from pipeline.readers.files import read_html_files, read_jsonl, read_parquet, read_text
+from pipeline.readers.files import read_hidden, read_html_files, read_jsonl, read_parquet, read_text
 from pipeline.readers.hf import read_hf
 from pipeline.readers.inputs import InputNotFound, InputUnit, UnsupportedInput, expand_inputs
 from pipeline.readers.warc import read_warc
@@ -28,6 +28,7 @@ _READERS: dict[str, Callable[[InputUnit, ReadConfig], Iterator[RawRecord | Rejec
     "text": read_text,
     "parquet": read_parquet,
     "hf": read_hf,
+    "hidden": read_hidden,
 }
 
 

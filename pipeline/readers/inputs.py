@@ -1,9 +1,14 @@
 """What a user names as input (paths, folders, globs, fsspec URLs, `hf:` datasets) -> input units.
 
-An `InputUnit` is what the warehouse commits atomically: one archive or data file, one saved
-Hugging Face dataset, or every HTML file of one folder or glob together (single HTML pages are
-too small to be worth a transaction each). Everything is opened through fsspec, so a local path
-and an `s3://` URL behave the same.
+An `InputUnit` is one input as the warehouse records it done: one file (archive, data file or HTML
+page), or one saved Hugging Face dataset. A folder or glob is expanded to its files when the build
+is planned, so a file added to a folder later is a new input of the next build. Everything is
+opened through fsspec, so a local path and an `s3://` URL behave the same.
+
+Dot-prefixed entries below a named folder (macOS `._x.warc.gz` AppleDouble files, `.cache`
+folders, editor lock files) are tool litter, not inputs: those whose name says they are an
+input become a unit of format "hidden", read as one `hidden_file` rejection, so they are
+counted and visible rather than silently skipped.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import IO
 import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
-from pipeline.records import Rejection
+from pipeline.records import InputUnavailable, Rejection, is_environmental
 from warehouse.errors import TokenmillError
 
 GZIP_MAGIC = b"\x1f\x8b"
@@ -47,13 +52,13 @@ _HF_SAVED_MARKERS = ("state.json", "dataset_info.json")
 class InputUnit:
     """One unit of atomic commit in the warehouse.
 
-    key: URI identifying the input (local: absolute path; remote: the fsspec URL; HTML folder or
-    glob: the folder or glob made absolute; `hf:NAME[:CONFIG]:SPLIT` for datasets loaded by name).
+    key: URI identifying the input (local: absolute path; remote: the fsspec URL;
+    `hf:NAME[:CONFIG]:SPLIT` for datasets loaded by name).
     paths: the files to read, each a local absolute path or a full fsspec URL.
     """
 
     key: str
-    format: str  # "warc" | "html" | "jsonl" | "text" | "parquet" | "hf"
+    format: str  # "warc" | "html" | "jsonl" | "text" | "parquet" | "hf" | "hidden"
     paths: tuple[str, ...]
     size_bytes: int
 
@@ -102,8 +107,14 @@ def gunzipped(handle: IO[bytes]) -> IO[bytes]:
 
 
 def read_error(source: str, offset: int, path: str, exc: BaseException) -> Rejection:
-    """The rejection that stands for a file, or the part of one from `offset` on, that could not be read."""
+    """The rejection that stands for a file, or the part of one from `offset` on, that could not be read.
+
+    Raises InputUnavailable instead where the failure is the environment's, not the file's
+    (`is_environmental`): that is no verdict about the data, and the input is read again later.
+    """
     message = " ".join(str(exc).split())[:500]
+    if is_environmental(exc):
+        raise InputUnavailable(f"{path}: {type(exc).__name__}: {message}") from exc
     return Rejection(
         source=source,
         source_offset=offset,
@@ -138,7 +149,7 @@ def _expand_spec(spec: str) -> list[InputUnit]:
     if fs.isdir(path):
         if _is_saved_hf_dataset(fs, path):
             return [_saved_hf_unit(fs, path, fs.find(path, detail=True))]
-        units = _units_in_listing(fs, path, fs.find(path, detail=True), html_key=_uri(fs, path))
+        units = _units_in_listing(fs, path, fs.find(path, detail=True))
         if not units:
             raise InputNotFound(f"no supported input files in {spec}")
         return units
@@ -156,7 +167,7 @@ def _expand_glob(fs, pattern: str, spec: str) -> list[InputUnit]:
         else:
             listing.update(fs.find(match, detail=True))
     fixed_part = pattern[: _GLOB_CHARS.search(pattern).start()]
-    units += _units_in_listing(fs, posixpath.dirname(fixed_part), listing, html_key=_uri(fs, pattern))
+    units += _units_in_listing(fs, posixpath.dirname(fixed_part), listing)
     if not units:
         raise InputNotFound(f"no supported input files match {spec}")
     return units
@@ -172,8 +183,8 @@ def _single_file_unit(fs, path: str, spec: str) -> InputUnit:
     return InputUnit(key=uri, format=input_format, paths=(uri,), size_bytes=int(fs.size(path) or 0))
 
 
-def _units_in_listing(fs, root: str, listing: dict[str, dict], html_key: str) -> list[InputUnit]:
-    """Units for the files of a folder walk or glob: one per file, all HTML files as one unit."""
+def _units_in_listing(fs, root: str, listing: dict[str, dict]) -> list[InputUnit]:
+    """Units for the files of a folder walk or glob: one per file (and per saved HF dataset)."""
     hf_dirs = sorted(
         posixpath.dirname(path)
         for path in listing
@@ -181,28 +192,16 @@ def _units_in_listing(fs, root: str, listing: dict[str, dict], html_key: str) ->
         and posixpath.join(posixpath.dirname(path), _HF_SAVED_MARKERS[1]) in listing
     )
     units = [_saved_hf_unit(fs, d, listing) for d in hf_dirs]
-    html_files: list[tuple[str, int]] = []
     for path in sorted(listing):
-        if any(_is_under(path, d) for d in hf_dirs) or _is_hidden(path, root):
+        if any(_is_under(path, d) for d in hf_dirs):
             continue
         uri = _uri(fs, path)
-        size = int(listing[path].get("size") or 0)
         input_format = format_from_name(posixpath.basename(path))
         if input_format is None and _ARCHIVE_NAME_HINT.search(posixpath.basename(path)) and is_archive_file(uri):
             input_format = "warc"
-        if input_format == "html":
-            html_files.append((uri, size))
-        elif input_format is not None:
-            units.append(InputUnit(key=uri, format=input_format, paths=(uri,), size_bytes=size))
-    if html_files:
-        units.append(
-            InputUnit(
-                key=html_key,
-                format="html",
-                paths=tuple(uri for uri, _ in html_files),
-                size_bytes=sum(size for _, size in html_files),
-            )
-        )
+        if input_format is not None:
+            input_format = "hidden" if _is_hidden(path, root) else input_format
+            units.append(InputUnit(key=uri, format=input_format, paths=(uri,), size_bytes=int(listing[path].get("size") or 0)))
     return units
 
 
@@ -268,8 +267,7 @@ def _is_under(path: str, folder: str) -> bool:
 
 
 def _is_hidden(path: str, root: str) -> bool:
-    # Dot-entries are tool litter, not inputs: macOS `._x.warc.gz` AppleDouble files, `.cache`
-    # folders, editor lock files. Only parts below the named folder count.
+    # Only parts below the named folder count: a folder named `.crawls` can still be an input.
     relative = path[len(root.rstrip("/")) + 1:] if _is_under(path, root) else posixpath.basename(path)
     return any(part.startswith(".") for part in relative.split("/"))
 

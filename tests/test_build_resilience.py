@@ -1,0 +1,136 @@
+"""What a build does when inputs, neighbours or the environment misbehave: bad input becomes
+rejects naming file and line, never an aborted build; new files in a built folder are read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+
+from flows.build_corpus import build_corpus
+from pipeline.config import BuildConfig
+from warehouse import commit
+from warehouse.layout import DatasetPaths
+from warehouse.read import scan
+
+REPO = Path(__file__).resolve().parent.parent
+PAGES = sorted((REPO / "sample" / "html").glob("*.htm"))
+# Near dedup is off where a test counts rows per input: it moves documents between tables.
+CFG = BuildConfig(workers=1, dedup={"near": False})
+
+
+def rows_by_source(ds: DatasetPaths) -> dict[str, int]:
+    frames = [scan(ds, t).select("source").collect() for t in ("docs", "rejects")]
+    return dict(pl.concat(frames).group_by("source").len().rows())
+
+
+def test_a_file_added_to_a_built_folder_is_read_by_the_next_build(tmp_path):
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    (folder / PAGES[0].name).write_bytes(PAGES[0].read_bytes())
+    ds = DatasetPaths(str(tmp_path / "wh"), "d")
+    build_corpus([str(folder)], warehouse=ds.root, dataset=ds.name, config=CFG, progress=False)
+    (folder / PAGES[1].name).write_bytes(PAGES[1].read_bytes())
+    again = build_corpus([str(folder)], warehouse=ds.root, dataset=ds.name, config=CFG, progress=False)
+    assert (again.inputs, again.inputs_skipped) == (2, 1)
+    assert rows_by_source(ds) == {str(folder / p.name): 1 for p in PAGES[:2]}
+    assert commit.committed_sources(ds) == {str(folder / p.name) for p in PAGES[:2]}
+
+
+def test_a_jsonl_line_with_a_lone_surrogate_is_one_reject_and_the_build_goes_on(tmp_path):
+    text = (REPO / "sample" / "README.md").read_text()
+    bad = tmp_path / "a_bad.jsonl"
+    bad.write_text(json.dumps({"text": text}) + "\n" + '{"text": "a \\ud800 b"}\n')
+    after = tmp_path / "b_after.jsonl"
+    after.write_text(json.dumps({"text": text + " again"}) + "\n")
+    ds = DatasetPaths(str(tmp_path / "wh"), "d")
+    build_corpus([str(bad), str(after)], warehouse=ds.root, dataset=ds.name, config=CFG, progress=False)
+    assert commit.committed_sources(ds) == {str(bad), str(after)}
+    (reject,) = scan(ds, "rejects").filter(pl.col("reason") == "invalid_unicode").collect().iter_rows(named=True)
+    assert (reject["source"], reject["source_offset"]) == (str(bad), 1)
+    assert "line 2" in reject["detail"]
+
+
+# The opening of A Tale of Two Cities (Dickens, 1859; public domain): prose every filter keeps.
+DICKENS = (
+    "It was the best of times, it was the worst of times, it was the age of wisdom, it was the age of "
+    "foolishness, it was the epoch of belief, it was the epoch of incredulity, it was the season of Light, "
+    "it was the season of Darkness, it was the spring of hope, it was the winter of despair.\n"
+    "We had everything before us, we had nothing before us, we were all going direct to Heaven, we were all "
+    "going direct the other way.\nIn short, the period was so far like the present period, that some of its "
+    "noisiest authorities insisted on its being received, for good or for evil, in the superlative degree "
+    "of comparison only.\nThere were a king with a large jaw and a queen with a plain face, on the throne of "
+    "England; there were a king with a large jaw and a queen with a fair face, on the throne of France.\n"
+    "In both countries it was clearer than crystal to the lords of the State preserves of loaves and "
+    "fishes, that things in general were settled for ever.\n"
+)
+
+
+def prose(n: int) -> str:
+    """A paragraph every filter keeps, made unique by n."""
+    return f"This is document number {n} of the test.\n" + DICKENS
+
+
+def test_a_broken_language_model_stops_the_build_before_any_input_is_read(tmp_path):
+    from pipeline.process import PipelineUnusable
+
+    path = tmp_path / "a.jsonl"
+    path.write_text(json.dumps({"text": prose(0)}) + "\n")
+    cfg = BuildConfig(workers=1, langid={"model_path": str(tmp_path / "no-such-lid.bin")})
+    ds = DatasetPaths(str(tmp_path / "wh"), "d")
+    try:
+        build_corpus([str(path)], warehouse=ds.root, dataset=ds.name, config=cfg, progress=False)
+    except PipelineUnusable as exc:
+        assert "langid" in str(exc) and "no-such-lid.bin" in str(exc)
+    else:
+        raise AssertionError("the build ran with a missing language model")
+    assert commit.table_version(ds.rejects) is None  # not one record written off as internal_error
+
+
+def test_an_input_that_could_not_be_opened_is_not_marked_done_and_the_next_build_reads_it(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text(json.dumps({"text": prose(1)}) + "\n")
+    target = tmp_path / "mounted" / "b.jsonl"
+    (folder / "b.jsonl").symlink_to(target)  # its mount is gone for now
+    ds = DatasetPaths(str(tmp_path / "wh"), "d")
+    summary = build_corpus([str(folder)], warehouse=ds.root, dataset=ds.name, config=CFG, progress=False)
+    assert [f.unit.key for f in summary.failed] == [str(folder / "b.jsonl")]
+    assert commit.committed_sources(ds) == {str(folder / "a.jsonl")}
+    assert rows_by_source(ds) == {str(folder / "a.jsonl"): 1}
+    target.parent.mkdir()
+    target.write_text(json.dumps({"text": prose(2)}) + "\n")
+    again = build_corpus([str(folder)], warehouse=ds.root, dataset=ds.name, config=CFG, progress=False)
+    assert (again.inputs_skipped, again.failed) == (1, [])
+    assert rows_by_source(ds) == {str(folder / "a.jsonl"): 1, str(folder / "b.jsonl"): 1}
+
+
+def test_retry_failed_reads_again_an_input_that_ended_in_a_read_error(tmp_path):
+    import gzip
+
+    lines = "".join(json.dumps({"text": prose(n)}) + "\n" for n in range(40)).encode()
+    whole = gzip.compress(lines)
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(whole[: len(whole) // 2])  # a download cut short
+    ds = DatasetPaths(str(tmp_path / "wh"), "d")
+    build_corpus([str(path)], warehouse=ds.root, dataset=ds.name, config=CFG, progress=False)
+    assert "read_error" in set(scan(ds, "rejects").collect()["reason"])
+    path.write_bytes(whole)  # downloaded again
+    plain = build_corpus([str(path)], warehouse=ds.root, dataset=ds.name, config=CFG, progress=False)
+    assert plain.inputs_skipped == 1  # a plain re-run keeps its verdict
+    retried = build_corpus([str(path)], warehouse=ds.root, dataset=ds.name, config=CFG, progress=False,
+                           retry_failed=True)
+    assert retried.inputs_skipped == 0
+    assert "read_error" not in set(scan(ds, "rejects").collect()["reason"])
+    assert rows_by_source(ds) == {str(path): 40}
+    assert scan(ds, "shards").collect()["source"].to_list() == [str(path)]
+
+
+def test_nul_characters_never_reach_docs_text(tmp_path):
+    path = tmp_path / "nul.jsonl"
+    path.write_text(json.dumps({"text": prose(3).replace("document number", "document\u0000 num\u0000ber")}) + "\n")
+    ds = DatasetPaths(str(tmp_path / "wh"), "d")
+    build_corpus([str(path)], warehouse=ds.root, dataset=ds.name, config=CFG, progress=False)
+    (text,) = scan(ds).collect()["text"].to_list()
+    assert "\x00" not in text and text.startswith("This is document number 3 of the test.")

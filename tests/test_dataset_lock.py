@@ -1,0 +1,79 @@
+"""One writer per dataset, tested with real processes: a second build waits or fails with one
+line, a SIGKILLed holder never keeps the lock, and two builds at once give one clean dataset."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from warehouse.layout import DatasetPaths
+from warehouse.lock import DatasetBusy, writer_lock
+from warehouse.read import scan
+
+REPO = Path(__file__).resolve().parent.parent
+INPUTS = [str(REPO / "sample" / "warc" / "bl-ukwa-2014_BL-20140325121225068_65resp.warc.gz")]
+
+
+def cli(tmp_path: Path, name: str, *args: str) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "PREFECT_HOME": str(tmp_path / f"prefect-{name}")}
+    return subprocess.Popen([sys.executable, "-m", "flows.cli", *args], cwd=REPO, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+
+
+def build_args(ds: DatasetPaths, *extra: str) -> list[str]:
+    return ["build", *INPUTS, "--warehouse", ds.root, "--dataset", ds.name, "--workers", "1", *extra]
+
+
+def test_a_sigkilled_holder_does_not_keep_the_lock(tmp_path):
+    ds = DatasetPaths(str(tmp_path), "d")
+    code = ("import sys, time; from warehouse.layout import DatasetPaths; from warehouse.lock import writer_lock\n"
+            f"with writer_lock(DatasetPaths({ds.root!r}, 'd'), 'doomed'):\n"
+            "    print('held', flush=True); time.sleep(600)\n")
+    holder = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        with pytest.raises(DatasetBusy, match=r"being written by doomed \(pid \d+ .*after waiting 1 s"):
+            with writer_lock(ds, "rival", wait=1):
+                pass
+        assert time.monotonic() - started >= 1
+        holder.send_signal(signal.SIGKILL)
+        holder.wait(30)
+        with writer_lock(ds, "next", wait=5):
+            with writer_lock(ds, "the same process again"):  # re-entrant: the CLI holds it around the flow
+                pass
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
+
+
+def test_two_concurrent_builds_of_one_dataset_give_one_clean_dataset(tmp_path):
+    ds = DatasetPaths(str(tmp_path / "wh"), "d")
+    with writer_lock(ds, "test holder"):
+        refused = cli(tmp_path, "refused", *build_args(ds))
+        _, stderr = refused.communicate(timeout=300)
+        assert refused.returncode == 2
+        assert len(stderr.strip().splitlines()) == 1 and "being written by test holder" in stderr
+        # Both wait for the test's lock, then race for it when it is released.
+        builds = [cli(tmp_path, f"b{i}", *build_args(ds, "--wait", "600")) for i in range(2)]
+        time.sleep(3)
+    outputs = [b.communicate(timeout=600) for b in builds]
+    assert [b.returncode for b in builds] == [0, 0], outputs
+    skipped = sorted(int(out.split(" inputs (")[1].split(" already")[0]) for out, _ in outputs)
+    assert skipped == [0, 1]  # one built the input, the other found it committed
+
+    shards = scan(ds, "shards").collect()
+    assert sorted(shards["source"]) == sorted(INPUTS)
+    rows = pl.concat([scan(ds, t).select("source", "source_offset").collect() for t in ("docs", "rejects")])
+    assert rows.is_duplicated().sum() == 0
+    assert rows.height == shards["records"].sum()
+    assert scan(ds).select(pl.col("text_hash").is_duplicated().sum()).collect().item() == 0
