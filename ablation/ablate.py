@@ -125,6 +125,7 @@ def prepare(dataset: str, variant_specs: list[str], eval_file: str | Path, out: 
     for v in variants:
         train, heldout = split_docs(frames[v.name], settings.val_fraction, settings.split_chars)
         describe = {"dataset": dataset, "dataset_version": version, "variant": v.name, "filter": v.filter,
+                    "documents": frames[v.name].height,
                     "tokenizer_id": f"ablation-{settings.vocab_size}", "eval_file": str(eval_path)}
         meta[v.name] = write_variant(out / "data" / v.name, out, train, heldout, out / "eval.bin", eval_size, codec, describe)
     return Prepared(out, dataset, version, variants, meta, eval_path.name, settings)
@@ -169,7 +170,7 @@ def finish(prepared: Prepared, max_tokens: int, rows: list[dict], curves: list[p
     report.plot(curve_frame, prepared.out / report.PLOT_NAME, prepared.eval_name)
     variants = pl.DataFrame([
         {"variant": v.name, "filter": v.filter,
-         "docs": prepared.meta[v.name]["train_docs"] + prepared.meta[v.name]["heldout_docs"],
+         "docs": prepared.meta[v.name]["documents"],
          "train_tokens": prepared.meta[v.name]["train_tokens"],
          "epochs": max_tokens / max(prepared.meta[v.name]["train_tokens"], 1)}
         for v in prepared.variants

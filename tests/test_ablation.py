@@ -112,3 +112,19 @@ def test_the_prefect_flow_computes_the_same_numbers(ablated, built, eval_text, t
     one_seed = TINY.model_copy(update={"seeds": 1})
     report = ablate(f"{built.root}/{built.name}", VARIANTS, str(eval_text), str(tmp_path), one_seed)
     assert report.results.equals(first.results.filter(pl.col("seed") == 0))
+
+
+def test_a_difference_counts_only_beyond_the_seed_spread():
+    from ablation.report import compare, verdict
+
+    def results(a: list[float], b: list[float]) -> pl.DataFrame:
+        return pl.DataFrame([{"variant": v, "scored_on": "eval", "bpb": x} for v, xs in (("a", a), ("b", b)) for x in xs])
+
+    (apart,) = compare(results([1.0, 1.1], [1.2, 1.3]))
+    assert (apart.better, apart.worse, apart.separated) == ("a", "b", True)
+    assert apart.difference == pytest.approx(0.2)
+    (overlapping,) = compare(results([1.0, 1.25], [1.2, 1.3]))
+    assert overlapping.separated is False
+    assert "within the seed spread" in verdict([overlapping], "eval.txt")[0]
+    (single,) = compare(results([1.0], [1.2]))
+    assert single.separated is None and "spread is unknown" in verdict([single], "eval.txt")[0]
