@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test bench bench-gpu clean
 
 install: $(STAMP)
 
@@ -27,6 +27,11 @@ test: install
 
 bench: install
 	$(PY) -m bench.run
+
+# On a CUDA machine: tokenmill vs nanoGPT's model at GPT-2 small, written to bench/results/gpu.md.
+# `make bench-gpu ARGS=--smoke` runs every step on the CPU at toy size (the test suite does).
+bench-gpu: install
+	$(PY) -m bench.bench_gpu $(ARGS)
 
 clean:
 	rm -rf data/warehouse data/prefect .pytest_cache

@@ -1,7 +1,7 @@
 """Main-text extraction quality and speed on the article-extraction benchmark pages.
 
     python -m bench.extract_f1                 # F1 of the default ExtractConfig
-    python -m bench.extract_f1 --speed         # F1 and docs/s of several settings, one core
+    python -m bench.extract_f1 --speed         # F1 and docs/s of several settings, one core -> bench/results/extract.md
     python -m bench.extract_f1 --slowest 15    # ms per page of the default Extractor, one core
 
 Quality: the metric of scrapinghub/article-extraction-benchmark's evaluate.py, on the 20 pages in
@@ -46,6 +46,7 @@ from bench.common import cpu_model
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("TOKENMILL_SHARED_DATA", REPO.parent / "shared" / "data"))
+RESULTS = REPO / "bench" / "results" / "extract.md"
 
 _TOKEN = re.compile(r"\w+")
 SHINGLE_WORDS = 4
@@ -115,7 +116,7 @@ def extraction_f1(pages_dir: str | Path, ground_truth_json: str | Path, **settin
 
 
 # ---------------------------------------------------------------------------------------------
-# --speed: the settings compared in pipeline/extract.py's docstring
+# --speed: the settings compared in bench/results/extract.md
 
 
 def warc_html_records(warc_dir: Path) -> list[RawRecord]:
@@ -266,7 +267,10 @@ def main(argv: list[str] | None = None) -> int:
         print(page_times_table(args.rounds, args.slowest))
         return 0
     if args.speed:
-        print(speed_table(args.rounds))
+        table = speed_table(args.rounds)
+        RESULTS.write_text(f"# Extraction: quality and speed of the settings\n\nCommand: `python -m bench.extract_f1 "
+                           f"--speed` (writes this file)\n\n```\n{table}\n```\n")
+        print(table)
         return 0
     metrics = extraction_f1(SHARED / "extraction" / "html", SHARED / "extraction" / "ground-truth.json")
     print(" ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in metrics.items()))

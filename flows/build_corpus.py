@@ -4,7 +4,8 @@ Inputs (files: a folder or glob is expanded to its files) are processed in a pro
 cores by default); their outputs are committed in input order by this process, small ones grouped
 into one transaction, with exact dedup applied as they are committed. Inputs already committed
 are skipped, so a killed build resumes where it stopped.
-Then near-duplicates are removed over the whole dataset, and the build's versions are recorded.
+Then near-duplicates are removed over the whole dataset, then documents sharing n-grams with
+evaluation sets (when the config names any), and the build's versions are recorded.
 """
 
 from __future__ import annotations
@@ -14,14 +15,17 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from flows.decontaminate import decontaminate
 from flows.near_dedup import near_dedup
 from pipeline.config import BuildConfig
+from pipeline.decontaminate import DecontaminationReport, check_evaluation_files
 from pipeline.dedup import DedupReport
 from pipeline.dedup.store import forget_sources
 from pipeline.exact_dedup import ExactDeduplicator
@@ -55,6 +59,7 @@ class BuildSummary:
     # Inputs left unbuilt because of their environment (a disk or network error, a worker that
     # kept dying outside any record): not marked done, so the next build reads them again.
     failed: list[UnitFailure] = field(default_factory=list)
+    decontamination: DecontaminationReport | None = None
 
 
 @task(name="plan-inputs", cache_policy=NO_CACHE)
@@ -78,17 +83,20 @@ def commit_inputs(ds: DatasetPaths, keys: list[str], tables: dict[str, pa.Table]
                         tables.get("filtered"))
 
 
-def commit_group(ds: DatasetPaths, group: list[tuple[UnitOutput, dict[str, pa.Table]]]) -> None:
+def commit_group(ds: DatasetPaths, group: list[tuple[UnitOutput, dict[str, pa.Table]]],
+                 dedup: ExactDeduplicator | None) -> None:
     tables = {name: pa.concat_tables([t[name] for _, t in group]) for name in group[0][1]}
     commit_inputs(ds, [out.unit.key for out, _ in group], tables)
+    if dedup is not None:
+        dedup.committed()  # their documents are in the docs table now, where the next split looks
 
 
 def commit_tables(out: UnitOutput, dedup: ExactDeduplicator | None, build_id: str,
-                  keep_filtered: bool = False) -> tuple[dict[str, pa.Table], dict]:
-    """The tables to commit for one input, after exact dedup; and the dedup index's new entries.
+                  keep_filtered: bool = False) -> tuple[dict[str, pa.Table], pl.DataFrame | None]:
+    """The tables to commit for one input, after exact dedup; and the kept hashes for `dedup.remember`.
     `keep_filtered`: also the full rows of quality-rejected documents (`[quality] keep_rejected_text`)."""
     docs, rejects, stages = out.docs_table(), out.rejects_table(), out.stages_table(build_id)
-    new_hashes: dict = {}
+    new_hashes = None
     if dedup is not None:
         docs, copies, new_hashes = dedup.split(docs)
         rejects = pa.concat_tables([rejects, copies])
@@ -150,6 +158,7 @@ def build_corpus(
 def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig, progress: bool,
            dask_address: str | None, retry_failed: bool) -> BuildSummary:
     started = commit.now()
+    check_evaluation_files(cfg.decontaminate.against)  # before hours of work, not after
     units, skipped = plan_inputs(inputs, ds, retry_failed)
     dedup = ExactDeduplicator.for_dataset(ds) if cfg.dedup.exact else None
     workers = min(cfg.workers or os.cpu_count() or 1, max(len(units), 1))
@@ -175,11 +184,11 @@ def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig,
             records += out.records
             if (sum(o.records for o, _ in group) >= GROUP_RECORDS or len(group) >= GROUP_INPUTS
                     or time.monotonic() - group_started >= GROUP_SECONDS):
-                commit_group(ds, group)
+                commit_group(ds, group, dedup)
                 bar.update(job, advance=len(group), records=records)
                 group, group_started = [], time.monotonic()
         if group:
-            commit_group(ds, group)
+            commit_group(ds, group, dedup)
             bar.update(job, advance=len(group), records=records)
 
     near = None
@@ -187,8 +196,13 @@ def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig,
         cfg = cfg.model_copy(update={"dedup": cfg.dedup.banded()})  # the builds row records the bands used
         near = near_dedup(ds, cfg.dedup, dask_address, build_id)
 
+    decontaminated = None
+    if cfg.decontaminate.against and commit.table_version(ds.docs) is not None:
+        decontaminated = decontaminate(ds, cfg.decontaminate, build_id, progress)
+
     summary = BuildSummary(ds.name, build_id, len(units) + skipped, skipped,
-                           commit.table_version(ds.docs), commit.table_version(ds.rejects), near, failed)
+                           commit.table_version(ds.docs), commit.table_version(ds.rejects), near, failed,
+                           decontaminated)
     commit.record_build(ds, {
         "build_id": build_id, "started_at": started, "finished_at": commit.now(),
         "inputs": summary.inputs, "inputs_skipped": skipped,

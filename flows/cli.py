@@ -71,6 +71,9 @@ def print_stats(dataset: str) -> None:
     else:
         models = ", ".join(stats.classifier_models(ds))
         print_frame(f"{ds.name}: quality_score of kept documents (classifier {models})", scores)
+    redacted = stats.redactions(ds)
+    if redacted.height:
+        print_frame(f"{ds.name}: PII redacted in kept documents", redacted)
 
 
 def print_dedup_report(report) -> None:
@@ -116,6 +119,8 @@ def build(
                       f"({summary.inputs_skipped} already committed), docs version {summary.docs_version}")
         if summary.near_dedup is not None:
             print_dedup_report(summary.near_dedup)
+        if summary.decontamination is not None:
+            print_decontamination_report(summary.decontamination)
         print_stats(f"{warehouse}/{dataset}")
         for failure in summary.failed:
             err.print(f"[red]not built[/] (the next build reads it again): {failure.unit.key}: {failure.error}")
@@ -200,6 +205,55 @@ def dedup(
 
         with writer_lock(ds, "tokenmill dedup", wait=wait):
             print_dedup_report(near_dedup(ds, cfg.dedup, dask_address))
+
+
+def print_decontamination_report(report) -> None:
+    files = ", ".join(f"{name}: {count:,}" for name, count in sorted(report.per_file.items())) or "none"
+    console.print(
+        f"decontamination: {report.removed:,} of {report.documents:,} documents removed ({files}); "
+        f"index of {report.index_ngrams:,} n-grams, {report.index_bytes / 2**20:,.1f} MiB", highlight=False,
+    )
+
+
+@app.command()
+def decontaminate(
+    dataset: Annotated[str, typer.Argument(help="DIR/NAME of a built dataset")],
+    against: Annotated[list[str], typer.Option(help="evaluation file (JSONL, Parquet or text); repeat for more")],
+    ngram: Annotated[Optional[int], typer.Option(help="words per n-gram (default 13, or the config's)")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="TOML or YAML build config (its [decontaminate] section)")] = None,
+) -> None:
+    """Remove documents that share a word n-gram with evaluation sets; they become rejects."""
+    from pipeline.config import load_config
+    from warehouse.layout import DatasetPaths
+    from warehouse.read import docs_version
+
+    with clear_errors():
+        cfg = load_config(config).decontaminate
+        cfg = cfg.model_copy(update={"against": against, **({"ngram": ngram} if ngram else {})})
+        ds = DatasetPaths.parse(dataset)
+        docs_version(ds)  # a clear error before Prefect starts, if there is no such dataset
+        from flows.decontaminate import decontaminate as decontaminate_flow
+
+        print_decontamination_report(decontaminate_flow(ds, cfg))
+
+
+@app.command()
+def export(
+    dataset: Annotated[str, typer.Argument(help="DIR/NAME of a built dataset")],
+    format: Annotated[str, typer.Option("--format", help="hf (datasets.load_from_disk), jsonl (gzipped shards) or parquet")],
+    out: Annotated[Path, typer.Option(help="new folder to write (it must not exist)")],
+    version: Annotated[Optional[int], typer.Option(help="docs table version (default: the current one)")] = None,
+    shard_mb: Annotated[float, typer.Option(help="size of a shard, MB of uncompressed data")] = 256,
+) -> None:
+    """Write a dataset version as a Hugging Face dataset, JSONL or Parquet shards, with lineage.json."""
+    from warehouse.export import export_dataset
+    from warehouse.layout import DatasetPaths
+
+    with clear_errors():
+        report = export_dataset(DatasetPaths.parse(dataset), format, out, version, int(shard_mb * 1_000_000))
+        console.print(f"exported docs version {report.docs_version}: {report.documents:,} documents in "
+                      f"{len(report.files)} file(s) to {report.out} ({format}); lineage in {report.out}/lineage.json",
+                      highlight=False)
 
 
 @app.command()

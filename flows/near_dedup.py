@@ -17,6 +17,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from pipeline.config import DedupConfig
 from pipeline.dedup import DedupReport, compute_shard_signatures, dedup_dataset, group_band
+from pipeline.dedup.store import clear_pending_apply
 from warehouse import commit
 from warehouse.layout import DatasetPaths
 from warehouse.read import open_table
@@ -42,14 +43,16 @@ def near_dedup(
     """Run the `near-dedup` flow (a subflow when called from build-corpus) on the right task runner,
     then add its row to `stats/stages` under `build_id` (a new id when run on its own)."""
     runner_flow = _near_dedup.with_options(task_runner=task_runner(dask_address))
+    build_id = build_id or commit.new_build_id()
     started = time.perf_counter()
-    report = runner_flow(ds, cfg)
+    report = runner_flow(ds, cfg, build_id)
     seconds = time.perf_counter() - started  # the whole flow: signing and banding run in its tasks
     remaining = open_table(ds, "docs").to_pyarrow_dataset().count_rows()
     commit.record_stage(ds, commit.stage_row(
-        DATASET_SOURCE, build_id or commit.new_build_id(), "dedup",
+        DATASET_SOURCE, build_id, "dedup",
         records_in=remaining + report.removed, dropped=report.removed, seconds=seconds,
     ))
+    clear_pending_apply(ds)  # counted now (a kill before this line: the row above says so)
     return report
 
 
@@ -61,5 +64,5 @@ def map_tasks(step, ds: DatasetPaths, items: list, **fixed) -> list:
 
 
 @flow(name="near-dedup")
-def _near_dedup(ds: DatasetPaths, cfg: DedupConfig) -> DedupReport:
-    return dedup_dataset(ds, cfg, map_steps=map_tasks)
+def _near_dedup(ds: DatasetPaths, cfg: DedupConfig, run_id: str) -> DedupReport:
+    return dedup_dataset(ds, cfg, map_steps=map_tasks, run_id=run_id)

@@ -17,11 +17,13 @@ previous checkpoint intact.
 from __future__ import annotations
 
 import os
+import pickle
+import zipfile
 from pathlib import Path
 
 import torch
 
-from warehouse.errors import MissingFileError
+from warehouse.errors import MissingFileError, TokenmillError
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -39,12 +41,26 @@ def save_checkpoint(run_dir: str | Path, state: dict) -> Path:
     return path
 
 
+class CheckpointError(TokenmillError, ValueError):
+    """A checkpoint file that cannot be read: empty, cut short, or not a tokenmill checkpoint."""
+
+
 def load_checkpoint(run_dir: str | Path, map_location: str | torch.device = "cpu") -> dict:
-    """Read RUN/checkpoint.pt with weights_only=True. FileNotFoundError names the path when absent."""
+    """Read RUN/checkpoint.pt with weights_only=True. MissingFileError names the path when absent,
+    CheckpointError when the file is empty, truncated or corrupt."""
     path = checkpoint_path(run_dir)
     if not path.is_file():
         raise MissingFileError(f"no checkpoint at {path}")
-    return torch.load(path, map_location=map_location, weights_only=True)
+    if path.stat().st_size == 0:
+        raise CheckpointError(f"{path}: empty file, not a checkpoint (a copy or disk that failed?)")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile) as exc:
+        reason = str(exc).strip().split(". ")[0].splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a readable checkpoint, truncated or corrupt ({reason[:160]})") from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise CheckpointError(f"{path}: not a tokenmill checkpoint (no model state)")
+    return state
 
 
 def capture_rng() -> dict:

@@ -1,4 +1,4 @@
-"""A compact decoder-only transformer, the whole model in one file.
+"""A compact decoder-only transformer, the whole model in one file (its loss in model/loss.py).
 
 Pre-norm blocks: RMSNorm -> causal self-attention with rotary positions -> residual, RMSNorm ->
 SwiGLU MLP -> residual; a final RMSNorm and an output head that shares its weight with the token

@@ -24,33 +24,12 @@ How an HTML page is extracted, and why:
 4. Title: trafilatura's meta/<title> rules. Date: htmldate's URL, meta, JSON-LD and markup rules,
    without its free-text scans (`_date` says what that loses), bounded by the crawl date.
    trafilatura's `with_metadata` also extracts author, site name, categories, tags and licence,
-   and is 1.3-1.6x slower (table).
+   and is 1.3-1.6x slower (bench/results/extract.md).
 
-Measured with `python -m bench.extract_f1 --speed` (F1 of the article-extraction benchmark on
-the 20 pages of shared/data/extraction; docs/s on them and on the 82 HTML responses of
-shared/data/warc, 3.6 MB). One core of a 2-core Intel Xeon shared with other jobs, so absolute
-docs/s are noisy; the ratio to datatrove's call (trafilatura 2.3.1 as shipped, in the same
-process) is taken per round (5 alternating rounds, median and min-max). Every setting starts
-from bytes (decoding included).
-
-    setting                                          F1     P     R   pages/s  vs dt   WARC/s  vs dt
-    datatrove's call: extract(str, favor_precision)  0.988 0.982 0.995  55.9   1.00x   31.9   1.00x
-    Extractor, defaults (this module)                0.988 0.982 0.995 102.4   1.78x   47.6   1.50x
-    Extractor, favor_precision=False                 0.971 0.946 0.997  62.9   1.12x   28.6   0.90x
-    Extractor, include_tables=False                  0.964 0.974 0.954  94.8   1.64x   60.1   1.88x
-    bare_extraction(str), full + with_metadata       0.988 0.982 0.995  41.6   0.76x   19.6   0.62x
-    bare_extraction(str), fast (no_fallback)         0.940 0.934 0.945  83.4   1.56x   46.6   1.39x
-    bare_extraction(lxml tree we parse), full        0.988 0.982 0.995  50.5   0.90x   30.4   0.96x
-    bare_extraction(str), full, no tables            0.960 0.966 0.954  55.8   1.00x   40.1   1.31x
-    bare_extraction(str), balanced, fast             0.971 0.946 0.997  75.9   1.39x   38.4   1.16x
-
-Fast mode alone falls below F1 0.95 (one Korean news page loses its article). On the crawl
-sample three data.gov.uk listing pages of 0.3-0.8 MB take half the time (10-20x a news page:
-link-density tests over thousands of links and, for two of them, the full cascade), and spam
-pages without paragraphs need the full cascade anyway. Without tables F1 still passes 0.95, but
-the benchmark's one table page (NASCAR standings) loses 83 % of its text; tables stay on, as in
-datatrove/FineWeb. Comments and trafilatura's cross-document dedup stay off (its result depends
-on which worker saw a page first).
+What each setting costs and gives (F1 on the article-extraction benchmark, docs/s against datatrove's
+call): bench/results/extract.md, written by `python -m bench.extract_f1 --speed`. Fast mode alone
+falls below F1 0.95; tables stay on, as in datatrove/FineWeb; comments and trafilatura's
+cross-document dedup stay off (its result depends on which worker saw a page first).
 """
 
 from __future__ import annotations

@@ -19,19 +19,24 @@ from typing import Protocol
 import pyarrow as pa
 
 from pipeline.config import BuildConfig
+from pipeline import pii
 from pipeline.extract import ExtractStage
 from pipeline.langid import LangIdStage
+from pipeline.pii import PiiStage
 from pipeline.quality import Q_COLUMNS, QualityStage
 from pipeline.quality.classifier import ClassifierStage
 from pipeline.readers import InputUnit, read_unit
 from pipeline.records import Document, RawRecord, Rejection, is_environmental
 from pipeline.stage import Stage
 from pipeline.textnorm import normalized_text_hash
+from pipeline.url_filter import UrlFilterStage
 from warehouse.errors import TokenmillError
 from warehouse.schema import REJECTS_SCHEMA, STAGES_SCHEMA, docs_schema, filtered_schema
 
-DOCS_SCHEMA = docs_schema(Q_COLUMNS)
-FILTERED_SCHEMA = filtered_schema(Q_COLUMNS)
+# The signal columns of a document: the quality rules' and the PII redaction counts.
+SIGNAL_COLUMNS = [*Q_COLUMNS, *pii.COLUMNS]
+DOCS_SCHEMA = docs_schema(SIGNAL_COLUMNS)
+FILTERED_SCHEMA = filtered_schema(SIGNAL_COLUMNS)
 # Stages whose rejected documents keep their full text with `[quality] keep_rejected_text = true`:
 # what an ablation's "all" variant (filters off) trains on besides the kept documents.
 FILTER_STAGES = ("quality", "classifier")
@@ -40,10 +45,16 @@ FILTER_STAGES = ("quality", "classifier")
 def document_stages(cfg: BuildConfig) -> list[Stage]:
     """The per-record stages, in the order a record meets them (after `read`). A new stage
     (`pipeline.stage.Stage`) is one line here."""
-    stages: list[Stage] = [ExtractStage(cfg.extract), LangIdStage(cfg.langid), QualityStage(cfg.quality)]
-    if cfg.quality.classifier.model_path is not None:
-        stages.append(ClassifierStage(cfg.quality.classifier))
-    return stages
+    url_filter = UrlFilterStage(cfg.url_filter)
+    classifier = cfg.quality.classifier
+    return [
+        *([url_filter] if url_filter.filter.active else []),  # on the URL, before extraction is paid for
+        ExtractStage(cfg.extract),
+        LangIdStage(cfg.langid),
+        QualityStage(cfg.quality),
+        *([ClassifierStage(classifier)] if classifier.model_path is not None else []),  # quality_score
+        *([PiiStage(cfg.pii)] if cfg.pii.enabled else []),  # after the rules judged the original text
+    ]
 
 
 @dataclass

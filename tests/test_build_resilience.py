@@ -72,6 +72,11 @@ def prose(n: int) -> str:
     return f"This is document number {n} of the test.\n" + DICKENS
 
 
+def jsonl_of(path: Path, texts: list[str]) -> str:
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    return str(path)
+
+
 def test_a_broken_language_model_stops_the_build_before_any_input_is_read(tmp_path):
     from pipeline.process import PipelineUnusable
 
@@ -134,3 +139,30 @@ def test_nul_characters_never_reach_docs_text(tmp_path):
     build_corpus([str(path)], warehouse=ds.root, dataset=ds.name, config=CFG, progress=False)
     (text,) = scan(ds).collect()["text"].to_list()
     assert "\x00" not in text and text.startswith("This is document number 3 of the test.")
+
+
+def test_a_near_dedup_killed_after_its_apply_is_counted_by_the_rerun_as_by_a_clean_build(tmp_path):
+    from pipeline.dedup import dedup_dataset
+    from warehouse.schema import DATASET_SOURCE
+
+    inputs = [jsonl_of(tmp_path / name, [prose(n) for n in numbers]) for name, numbers in
+              (("a.jsonl", range(0, 3)), ("b.jsonl", range(3, 6)))]  # six near-duplicates
+    cfg = BuildConfig(workers=1)
+
+    def dedup_row(ds):
+        rows = scan(ds, "stages").filter((pl.col("source") == DATASET_SOURCE) & (pl.col("stage") == "dedup"))
+        return rows.select("records_in", "dropped").collect().rows()
+
+    clean = DatasetPaths(str(tmp_path / "clean"), "d")
+    reference = build_corpus(inputs, warehouse=clean.root, dataset=clean.name, config=cfg, progress=False)
+    assert reference.near_dedup.removed == 5
+
+    killed = DatasetPaths(str(tmp_path / "killed"), "d")
+    build_corpus(inputs, warehouse=killed.root, dataset=killed.name, progress=False,
+                 config=cfg.model_copy(update={"dedup": cfg.dedup.model_copy(update={"near": False})}))
+    # The near-dedup pass of a build killed after it changed docs, before its stats row was written.
+    dedup_dataset(killed, cfg.dedup, progress=False, run_id="20261204T000000-killed")
+    rerun = build_corpus(inputs, warehouse=killed.root, dataset=killed.name, config=cfg, progress=False)
+    assert rerun.near_dedup.removed == reference.near_dedup.removed
+    assert dedup_row(killed) == dedup_row(clean)
+    assert scan(killed).select(pl.len()).collect().item() == scan(clean).select(pl.len()).collect().item()

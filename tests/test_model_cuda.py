@@ -32,7 +32,7 @@ def test_a_short_gpu_run_trains_resumes_and_samples(shared_data, tmp_path):
     second = train(tokens, run, resume=True, max_tokens=budget)
     assert second.steps == 30 and second.stopped_by == "max_tokens"
     losses = pl.read_parquet(run / "metrics.parquet")["train_loss"].drop_nulls().to_list()
-    assert len(losses) == 30 and losses[-1] < losses[0] - 1.0
+    assert len(losses) == 30 and sum(losses[-5:]) / 5 < losses[0] - 0.5
     assert load_checkpoint(run)["schedule"]["step"] == 30
     text = sample_run(run, prompt="ROMEO:", max_new_tokens=20, device="cuda")
     assert text.startswith("ROMEO:") and len(text) > len("ROMEO:")

@@ -8,13 +8,17 @@ from unittest import mock
 
 import pytest
 import torch
+import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
 
+import model.loss
 import model.sample
 import model.train
 from model.checkpoint import load_checkpoint
 from model.config import load_train_config
 from model.device import DeviceError, configure, pick_device
-from model.gpt import GPT, preset
+from model.gpt import GPT, Rotary, preset
+from model.loss import linear_cross_entropy
 from model.train import make_optimizer, train
 from tokenizer.cli import tokenize_text
 
@@ -143,3 +147,91 @@ def test_batches_go_to_the_gpu_through_pinned_memory_without_waiting():
     batch.pin_memory.return_value.to.assert_called_once_with(cuda, non_blocking=True)
     cpu_batch = torch.zeros(2, 3, dtype=torch.long)
     assert to_device(cpu_batch, torch.device("cpu")) is cpu_batch  # no copy on the CPU
+
+
+# --- The fast path a GPU takes, checked on the CPU. ---
+
+class Shapes(TorchDispatchMode):
+    """Records dtype and element count of every tensor an operation produces."""
+
+    def __init__(self):
+        super().__init__()
+        self.outputs: list[tuple[torch.dtype, int]] = []
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for t in out if isinstance(out, (tuple, list)) else (out,):
+            if isinstance(t, torch.Tensor):
+                self.outputs.append((t.dtype, t.numel()))
+        return out
+
+
+def test_the_loss_and_its_gradients_equal_cross_entropy_over_full_logits(monkeypatch):
+    monkeypatch.setattr(model.loss, "SLICE_ELEMENTS", 128 * 1000)  # 128 rows a slice: 3 slices of 300
+    torch.manual_seed(0)
+    x = torch.randn(300, 64, requires_grad=True)
+    w = (0.1 * torch.randn(1000, 64)).requires_grad_()
+    y = torch.randint(1000, (300,))
+    expected = F.cross_entropy(x @ w.t(), y)
+    gx, gw = torch.autograd.grad(expected, (x, w))
+    loss = linear_cross_entropy(x, w, y)
+    lx, lw = torch.autograd.grad(3 * loss, (x, w))  # a scaled loss (gradient accumulation) scales both
+    torch.testing.assert_close(loss, expected)
+    torch.testing.assert_close(lx, 3 * gx)
+    torch.testing.assert_close(lw, 3 * gw)
+
+
+def test_the_bf16_loss_matches_fp32_within_bf16_precision():
+    cfg = preset("tiny")
+    torch.manual_seed(0)
+    gpt = GPT(cfg)
+    idx = torch.randint(cfg.vocab_size, (4, cfg.block_size))
+    _, fp32 = gpt(idx, idx.roll(-1, 1))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        _, bf16 = gpt(idx, idx.roll(-1, 1))
+    assert bf16.dtype == torch.float32  # the softmax and the mean are fp32 even under autocast
+    assert abs(bf16.item() - fp32.item()) < 0.01 * fp32.item()
+
+
+def test_no_fp32_copy_of_all_logits_is_ever_made(monkeypatch):
+    # The old loss, F.cross_entropy(logits.float()), built (B*T, V) fp32 logits; autograd kept them.
+    monkeypatch.setattr(model.loss, "SLICE_ELEMENTS", 128 * 512)
+    cfg = preset("tiny")  # vocabulary 512, context 64
+    gpt = GPT(cfg)
+    idx = torch.randint(cfg.vocab_size, (8, cfg.block_size))
+    with Shapes() as seen, torch.autocast("cpu", dtype=torch.bfloat16):
+        _, loss = gpt(idx, idx.roll(-1, 1))
+        loss.backward()
+    all_logits = 8 * cfg.block_size * cfg.vocab_size  # larger than any activation of this model
+    assert max(n for _, n in seen.outputs) < all_logits
+
+
+def test_rotary_turns_bf16_queries_in_bf16():
+    cfg = preset("tiny")
+    rotary = Rotary(cfg.head_dim, cfg.block_size, cfg.rope_base)
+    x = torch.randn(2, cfg.block_size, 4, cfg.head_dim, dtype=torch.bfloat16)
+    with Shapes() as seen:
+        out = rotary(x)
+    assert out.dtype == torch.bfloat16
+    assert not [n for dtype, n in seen.outputs if dtype == torch.float32 and n >= x.numel()]
+    exact = rotary(x.float())  # the fp32 path
+    torch.testing.assert_close(out.float(), exact, atol=0.05, rtol=0.02)
+
+
+@pytest.mark.shared
+def test_steps_never_wait_for_the_device_except_to_log(tokens_dir, tmp_path, monkeypatch):
+    # .item(), float(), .tolist() on a GPU tensor each stall until the GPU catches up.
+    syncs = []
+    for name in ("item", "tolist", "__float__", "__int__", "__bool__"):
+        real = getattr(torch.Tensor, name)
+
+        def counted(self, *args, _real=real, _name=name, **kwargs):
+            syncs.append(_name)
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    steps = 24
+    cfg = load_train_config(None, **TINY, log_interval=12, eval_interval=1000, checkpoint_interval=1000)
+    train(tokens_dir, tmp_path / "run", cfg, max_tokens=steps * 8 * 64)
+    # Two log lines, one evaluation at the end: 3 reads in 24 steps, none per step.
+    assert len(syncs) <= 4, syncs

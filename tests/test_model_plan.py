@@ -8,7 +8,8 @@ import pytest
 
 from model.gpt import GPTConfig, preset
 from model.config import load_train_config
-from model.plan import budget_to_flops, count_params, flops_per_token, mfu, plan_budget, plan_config, shape_for_params
+from model.plan import (budget_to_flops, count_params, flops_per_token, mfu, plan_budget, plan_config, plan_run,
+                        shape_for_params, tokens_per_param)
 
 
 def test_gpt2_small_parameters_and_flops_by_hand():
@@ -74,3 +75,46 @@ def test_the_planned_config_loads_as_a_training_config_of_that_shape():
     built = cfg.gpt_config(vocab_size=plan.config.vocab_size)
     assert (built.n_layer, built.n_embd, built.n_head) == (plan.config.n_layer, plan.config.n_embd, plan.config.n_head)
     assert cfg.max_tokens == plan.n_tokens
+
+
+# --- --max-seconds alone: the plan for a time budget on a device. ---
+
+def test_three_cpu_minutes_plan_the_measured_tinyshakespeare_shape():
+    # One core's ~94 GFLOP/s fp32 for 180 s, a 1,024-token vocabulary: the hand-searched config
+    # (model/configs/tinyshakespeare_cpu.toml) was 3 layers x 128, context 128, batch 16, lr 3e-3.
+    plan = plan_run(180, 94e9, "cpu", vocab_size=1024, train_tokens=421_853)
+    f = plan.fields
+    assert f["model"]["n_embd"] == 128 and f["model"]["n_layer"] in (2, 3) and f["model"]["block_size"] == 128
+    assert (f["batch_size"], f["grad_accum"], f["lr"]) == (16, 1, 3e-3)
+    cfg = load_train_config(None, **f)  # a valid training config
+    assert cfg.gpt_config(1024).n_head == 2
+
+
+def test_an_hour_on_an_h100_plans_a_gpt2_small_class_run():
+    plan = plan_run(3600, 989.4e12, "cuda", vocab_size=50_257, train_tokens=9_000_000_000)
+    f, cfg = plan.fields, plan.config
+    assert 80e6 < count_params(cfg) < 160e6 and 10 <= cfg.n_layer <= 14 and cfg.head_dim == 64
+    assert f["model"]["block_size"] == 1024
+    assert f["batch_size"] * f["grad_accum"] * 1024 == 65_536  # 64 sequences a step, 32 per forward
+    assert 4e-4 <= f["lr"] <= 7e-4  # GPT-3's 6e-4 at this size
+    assert "20.0 tokens per parameter" in plan.reasons[1]
+
+
+def test_more_time_buys_a_bigger_model_and_a_longer_context():
+    short, long = (plan_run(s, 94e9, "cpu", 1024, 421_853).config for s in (60, 6 * 3600))
+    assert count_params(long) > 4 * count_params(short) and long.block_size > short.block_size
+
+
+def test_tokens_per_parameter_run_from_the_short_run_measurement_to_chinchilla():
+    assert tokens_per_param(1e12) == pytest.approx(4.0) and tokens_per_param(1e20) == pytest.approx(20.0)
+    assert 4.0 < tokens_per_param(1e15) < 20.0
+
+
+def test_eight_gpus_plan_a_bigger_model_and_split_its_batch():
+    one = plan_run(3600, 989.4e12, "cuda", 50_257, 9_000_000_000)
+    eight = plan_run(3600, 989.4e12, "cuda", 50_257, 9_000_000_000, world_size=8)
+    assert count_params(eight.config) > 2 * count_params(one.config)
+    f = eight.fields
+    step_tokens = f["batch_size"] * f["grad_accum"] * 8 * f["model"]["block_size"]
+    assert step_tokens >= 8 * f["model"]["block_size"] and step_tokens & (step_tokens - 1) == 0  # a power of two
+    assert "8 x cuda" in eight.reasons[0]

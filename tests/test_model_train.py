@@ -230,3 +230,76 @@ def test_two_ddp_processes_train_as_one_process_with_their_combined_batch(tokens
     np.testing.assert_allclose(_losses(ddp), _losses(single), rtol=2e-5)
     val = pl.read_parquet(single / "metrics.parquet")["val_loss"].drop_nulls().to_list()
     np.testing.assert_allclose(pl.read_parquet(ddp / "metrics.parquet")["val_loss"].drop_nulls().to_list(), val, rtol=2e-5)
+
+
+@pytest.mark.shared
+def test_samples_are_not_repeated_after_a_resume(tokens_dir, tmp_path, monkeypatch):
+    # A run killed after an evaluation wrote its sample but before the next checkpoint: the resumed
+    # run redoes those steps, and samples.txt must read as the uninterrupted run's.
+    import model.train
+
+    cfg = load_train_config(None, **TINY | {"sample_tokens": 8}, eval_interval=2, checkpoint_interval=4)
+    budget = 12 * 8 * 64
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    train(tokens_dir, whole, cfg, max_tokens=budget)
+    real_save = model.train.save_checkpoint
+
+    def killed_at_step_6(run_dir, state):
+        if state["schedule"]["step"] == 6:
+            raise KeyboardInterrupt  # as a kill would: after step 6's sample, before its checkpoint
+        return real_save(run_dir, state)
+
+    monkeypatch.setattr(model.train, "save_checkpoint", killed_at_step_6)
+    with pytest.raises(KeyboardInterrupt):
+        train(tokens_dir, parts, cfg, max_tokens=budget, stop_at_step=6)
+    monkeypatch.setattr(model.train, "save_checkpoint", real_save)
+    assert load_checkpoint(parts)["schedule"]["step"] == 4
+    train(tokens_dir, parts, resume=True, max_tokens=budget)
+    headers = [line.split(" (")[0] for line in (parts / "samples.txt").read_text().splitlines() if line.startswith("--- step")]
+    assert headers == [f"--- step {s}" for s in (2, 4, 6, 8, 10, 12)]
+    assert (parts / "samples.txt").read_text() == (whole / "samples.txt").read_text()
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated"])
+@pytest.mark.shared
+def test_a_damaged_checkpoint_is_one_error_naming_the_file(trained_run, tmp_path, damage):
+    import shutil
+
+    from model.checkpoint import CheckpointError
+    from warehouse.errors import TokenmillError
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    path = checkpoint_path(run)
+    data = path.read_bytes()
+    path.write_bytes(b"" if damage == "empty" else data[: len(data) // 2])
+    with pytest.raises(CheckpointError) as caught:
+        sample_run(run, prompt="ROMEO:", max_new_tokens=2)
+    assert isinstance(caught.value, TokenmillError)
+    message = str(caught.value)
+    assert str(path) in message and "\n" not in message
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    result = CliRunner().invoke(app, ["sample", str(run)])
+    assert result.exit_code == 2 and result.output == f"error: {message}\n"
+
+
+@pytest.mark.shared
+def test_a_prompt_with_the_space_symbol_encodes_at_sampling_as_at_packing(trained_run, monkeypatch):
+    import model.sample
+    from tokenizer.tokensdir import TOKENIZER_NAME, load_codec
+
+    prompt = "ROMEO\u2581and \u2581\u2581JULIET\n"  # "▁" is SentencePiece's space symbol
+    packed, _ = load_codec(trained_run / TOKENIZER_NAME).encode_documents([prompt])  # what pack.py writes
+    fed = []
+    real_generate = model.sample.generate
+
+    def record(model_, idx, *args, **kwargs):
+        fed.append(idx[0].tolist())
+        return real_generate(model_, idx, *args, **kwargs)
+
+    monkeypatch.setattr(model.sample, "generate", record)
+    assert sample_run(trained_run, prompt=prompt, max_new_tokens=0) == prompt
+    assert fed == [packed.tolist()]

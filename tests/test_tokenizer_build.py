@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -202,3 +203,25 @@ def test_command_takes_exactly_one_input_kind(tmp_path):
         tokenize_command(dataset=None, text=None, out=tmp_path)
     with pytest.raises(TokenizeError, match="exactly one of --dataset"):
         tokenize_command(dataset=f"{tmp_path}/d", text=[tmp_path / "a.txt"], out=tmp_path)
+
+
+@pytest.mark.shared
+def test_the_readme_tokenize_command_takes_several_text_files(shared_data, tmp_path):
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert "tokenmill tokenize (--dataset DIR/NAME | --text FILE...)" in readme
+    text = (shared_data / "prose" / "tinyshakespeare.txt").read_text(encoding="utf-8")
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text(text[:300_000], encoding="utf-8")
+    b.write_text(text[300_000:600_000], encoding="utf-8")
+    result = CliRunner().invoke(app, ["tokenize", "--text", str(a), str(b), "--out", str(tmp_path / "tok")])
+    assert result.exit_code == 0, result.output
+    meta = json.loads((tmp_path / "tok" / "meta.json").read_text())
+    assert meta["dataset"] == [str(a), str(b)]
+    assert meta["train_bytes"] + meta["val_bytes"] == len(text[:600_000].encode())
+    assert meta["vocab_size"] == 1024  # sized to ~540 kB of training text
+    stray = CliRunner().invoke(app, ["tokenize", str(a), "--out", str(tmp_path / "x")])
+    assert stray.exit_code == 2 and "--text" in stray.output

@@ -77,10 +77,22 @@ def test_move_to_rejects_is_idempotent(tmp_path):
     assert rejects.select("id", "reason", "detail").rows() == [("/in/a.warc#1", "near_duplicate", "/in/a.warc#0")]
 
 
+def test_removing_duplicates_and_marking_their_keepers_is_one_docs_version(tmp_path):
+    ds = DatasetPaths(str(tmp_path), "d")
+    commit_one(ds, "/in/a.warc", ["one", "two", "three"])
+    before = commit.table_version(ds.docs)
+    commit.move_to_rejects(ds, pa.table({"id": ["/in/a.warc#1"], "detail": ["/in/a.warc#0"]}), "dedup", "near_duplicate",
+                           pa.table({"id": ["/in/a.warc#0"], "dup_cluster": ["/in/a.warc#0"]}))
+    assert commit.table_version(ds.docs) == before + 1  # a reader sees the pass applied whole, or not at all
+    got = dict(scan(ds).select("id", "dup_cluster").collect().rows())
+    assert got == {"/in/a.warc#0": "/in/a.warc#0", "/in/a.warc#2": None}
+
+
 def test_dup_cluster_is_set_on_named_documents_only(tmp_path):
     ds = DatasetPaths(str(tmp_path), "d")
     commit_one(ds, "/in/a.warc", ["one", "two"])
-    commit.set_dup_clusters(ds, pa.table({"id": ["/in/a.warc#0"], "dup_cluster": ["/in/a.warc#0"]}))
+    commit.move_to_rejects(ds, pa.table({"id": pa.array([], pa.string()), "detail": pa.array([], pa.string())}),
+                           "dedup", "near_duplicate", pa.table({"id": ["/in/a.warc#0"], "dup_cluster": ["/in/a.warc#0"]}))
     got = dict(scan(ds).select("id", "dup_cluster").collect().rows())
     assert got == {"/in/a.warc#0": "/in/a.warc#0", "/in/a.warc#1": None}
 

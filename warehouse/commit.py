@@ -18,11 +18,11 @@ from datetime import datetime, timezone
 
 import polars as pl
 import pyarrow as pa
-from deltalake import DeltaTable, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake import DeltaTable
 
 from warehouse.layout import DatasetPaths
 from warehouse.schema import BUILDS_SCHEMA, REJECTS_SCHEMA, SHARDS_SCHEMA, STAGES_SCHEMA, rejects_from_docs
+from warehouse.storage import append_delta, find_delta, open_delta, scan_delta
 
 
 def _sql_str(value: str) -> str:
@@ -34,15 +34,12 @@ def _in_predicate(column: str, values: Iterable[str]) -> str:
 
 
 def _table(path: str) -> DeltaTable | None:
-    try:
-        return DeltaTable(path)
-    except TableNotFoundError:
-        return None
+    return find_delta(path)
 
 
 def _append(path: str, data: pa.Table, schema: pa.Schema) -> None:
     # An empty append still creates the table on first use, so readers always find all tables.
-    write_deltalake(path, data.cast(schema), mode="append")
+    append_delta(path, data.cast(schema))
 
 
 def committed_sources(ds: DatasetPaths) -> set[str]:
@@ -83,7 +80,7 @@ def _sources_with_rows(ds: DatasetPaths, sources: list[str]) -> set[str]:
     found: set[str] = set()
     for path in (ds.docs, ds.rejects):
         if _table(path) is not None:
-            rows = pl.scan_delta(path).select("source").filter(pl.col("source").is_in(sources)).unique().collect()
+            rows = scan_delta(path).select("source").filter(pl.col("source").is_in(sources)).unique().collect()
             found.update(rows["source"].to_list())
     return found
 
@@ -93,7 +90,7 @@ def sources_with_reasons(ds: DatasetPaths, sources: Iterable[str], reasons: Iter
     sources = list(sources)
     if not sources or _table(ds.rejects) is None:
         return set()
-    rows = (pl.scan_delta(ds.rejects).filter(pl.col("source").is_in(sources) & pl.col("reason").is_in(list(reasons)))
+    rows = (scan_delta(ds.rejects).filter(pl.col("source").is_in(sources) & pl.col("reason").is_in(list(reasons)))
             .select("source").unique().collect())
     return set(rows["source"].to_list())
 
@@ -161,53 +158,47 @@ def table_version(path: str) -> int | None:
     return None if table is None else table.version()
 
 
-def move_to_rejects(ds: DatasetPaths, removed: pa.Table, stage: str, reason: str) -> int:
-    """Move documents out of `docs` into `rejects`; `removed` has columns id, detail.
+def move_to_rejects(ds: DatasetPaths, removed: pa.Table, stage: str, reason: str,
+                    clusters: pa.Table | None = None) -> int:
+    """Move documents out of `docs` into `rejects`; `removed` has columns id, detail. `clusters`
+    (id, dup_cluster) sets `dup_cluster` on the documents kept, in the same docs transaction.
 
+    Readers of docs see all of it or none of it: the deletes and the cluster ids are one merge.
     Idempotent, so a dedup pass killed half-way and run again converges: rejects are merged on
-    (id, stage), never appended twice, and the delete from docs comes last.
+    (id, stage), never appended twice, and the docs merge comes last.
     Returns the number of documents moved.
     """
-    if removed.num_rows == 0:
-        return 0
-    docs = DeltaTable(ds.docs)
-    rows = (
-        pl.scan_delta(ds.docs)
-        .filter(pl.col("id").is_in(removed.column("id").to_pylist()))
-        .select("id", "url", "source", "source_offset", "text")
-        .collect()
-        .to_arrow()
-    )
-    detail = dict(zip(removed.column("id").to_pylist(), removed.column("detail").to_pylist()))
-    rejected = rejects_from_docs(rows, stage, reason, [detail[i] for i in rows.column("id").to_pylist()])
-    (
-        DeltaTable(ds.rejects)
-        .merge(rejected, "t.id = s.id AND t.stage = s.stage", source_alias="s", target_alias="t")
-        .when_not_matched_insert_all()
-        .execute()
-    )
-    # A merge, not `delete(id IN (...))`: a corpus-scale list of ids does not fit a SQL predicate.
-    (
-        docs.merge(removed.select(["id"]), "t.id = s.id", source_alias="s", target_alias="t")
-        .when_matched_delete()
-        .execute()
-    )
+    ids = pa.schema([pa.field("id", pa.string()), pa.field("dup_cluster", pa.string())])
+    changes = [] if clusters is None else [clusters.select(["id", "dup_cluster"]).cast(ids)]
+    rows = pa.table({"id": pa.array([], pa.string())})
+    if removed.num_rows:
+        rows = (
+            scan_delta(ds.docs)
+            .filter(pl.col("id").is_in(removed.column("id").to_pylist()))
+            .select("id", "url", "source", "source_offset", "text")
+            .collect()
+            .to_arrow()
+        )
+        detail = dict(zip(removed.column("id").to_pylist(), removed.column("detail").to_pylist()))
+        rejected = rejects_from_docs(rows, stage, reason, [detail[i] for i in rows.column("id").to_pylist()])
+        (
+            open_delta(ds.rejects)
+            .merge(rejected, "t.id = s.id AND t.stage = s.stage", source_alias="s", target_alias="t")
+            .when_not_matched_insert_all()
+            .execute()
+        )
+        changes.append(pa.table({"id": removed.column("id"), "dup_cluster": pa.nulls(removed.num_rows, pa.string())},
+                                schema=ids))
+    if sum(t.num_rows for t in changes):
+        # A merge, not `delete(id IN (...))`: a corpus-scale list of ids does not fit a SQL predicate.
+        (
+            open_delta(ds.docs)
+            .merge(pa.concat_tables(changes), "t.id = s.id", source_alias="s", target_alias="t")
+            .when_matched_delete(predicate="s.dup_cluster IS NULL")
+            .when_matched_update({"dup_cluster": "s.dup_cluster"}, predicate="s.dup_cluster IS NOT NULL")
+            .execute()
+        )
     return rows.num_rows
-
-
-def set_dup_clusters(ds: DatasetPaths, clusters: pa.Table) -> None:
-    """Set `dup_cluster` (id of the kept document) on the documents named in `clusters` (id, dup_cluster)."""
-    if clusters.num_rows == 0:
-        return
-    clusters = clusters.select(["id", "dup_cluster"]).cast(
-        pa.schema([pa.field("id", pa.string()), pa.field("dup_cluster", pa.string())])
-    )
-    (
-        DeltaTable(ds.docs)
-        .merge(clusters, "t.id = s.id", source_alias="s", target_alias="t")
-        .when_matched_update({"dup_cluster": "s.dup_cluster"})
-        .execute()
-    )
 
 
 def now() -> datetime:

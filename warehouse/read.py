@@ -13,6 +13,7 @@ from deltalake.exceptions import TableNotFoundError
 
 from warehouse.errors import TokenmillError, UsageError
 from warehouse.layout import DatasetPaths
+from warehouse.storage import open_delta, scan_delta
 
 TABLES = ("docs", "rejects", "shards", "stages", "builds", "filtered")
 
@@ -30,7 +31,7 @@ def table_path(ds: DatasetPaths, table: str) -> str:
 def open_table(ds: DatasetPaths, table: str, version: int | None = None) -> DeltaTable:
     path = table_path(ds, table)
     try:
-        return DeltaTable(path, version=version)
+        return open_delta(path, version)
     except TableNotFoundError:
         raise DatasetNotFound(f"no {table} table at {path}: has this dataset been built?") from None
 
@@ -38,7 +39,8 @@ def open_table(ds: DatasetPaths, table: str, version: int | None = None) -> Delt
 def scan(ds: DatasetPaths, table: str = "docs", version: int | None = None) -> pl.LazyFrame:
     """A lazy Polars frame over one table (any version), e.g. `scan(ds).group_by("lang").len()`."""
     open_table(ds, table, version)  # a clear error for a missing table; polars' own is an OS error
-    return pl.scan_delta(table_path(ds, table), version=version)
+    path = table_path(ds, table)
+    return scan_delta(path, version)
 
 
 def docs_version(ds: DatasetPaths) -> int:

@@ -44,6 +44,23 @@ def quality(ds: DatasetPaths) -> pl.DataFrame:
     return pl.DataFrame(rows)
 
 
+def redactions(ds: DatasetPaths) -> pl.DataFrame:
+    """E-mail and IP addresses the PII stage replaced in the kept documents, and in how many of them
+    (no rows for a dataset built without the q_pii_* columns)."""
+    docs = scan(ds, "docs")
+    names = docs.collect_schema().names()
+    kinds = [(kind, f"q_pii_{column}") for kind, column in (("e-mail addresses", "emails"), ("IP addresses", "ips"))]
+    kinds = [(kind, column) for kind, column in kinds if column in names]
+    if not kinds:
+        return pl.DataFrame(schema={"redacted": pl.String, "replaced": pl.Int64, "documents": pl.Int64})
+    totals = docs.select(
+        *[pl.col(c).sum().cast(pl.Int64).alias(f"{c}|replaced") for _, c in kinds],
+        *[(pl.col(c) > 0).sum().cast(pl.Int64).alias(f"{c}|documents") for _, c in kinds],
+    ).collect()
+    return pl.DataFrame([{"redacted": kind, "replaced": totals[f"{c}|replaced"][0], "documents": totals[f"{c}|documents"][0]}
+                         for kind, c in kinds])
+
+
 def shards(ds: DatasetPaths) -> pl.DataFrame:
     return scan(ds, "shards").sort("committed_at").collect()
 

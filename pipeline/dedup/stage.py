@@ -40,17 +40,20 @@ from pipeline.dedup.store import (
     SignatureParams,
     band_table,
     read_manifest,
+    read_pending_apply,
     reband,
     shard_id,
     signature_schema,
     write_manifest,
+    write_pending_apply,
     write_shard,
 )
 from pipeline.dedup.unionfind import choose_keepers, cluster_labels, clustered_docs
 from pipeline.dedup.verify import verify_pairs
-from warehouse.commit import move_to_rejects, set_dup_clusters
+from warehouse.commit import move_to_rejects
 from warehouse.layout import DatasetPaths
 from warehouse.read import open_table, scan
+from warehouse.schema import DATASET_SOURCE
 
 BATCH_DOCS = 2048  # documents per signature batch: ~1 MB of text, amortises the kernel call
 REJECT_STAGE = "dedup"
@@ -166,8 +169,23 @@ def present_ids(ds: DatasetPaths, ids: list[str]) -> set[str]:
     return set(found["id"].to_list())
 
 
-def resolve_duplicates(ds: DatasetPaths, cfg: DedupConfig, band_paths: list[str]) -> DedupReport:
-    """Candidate pairs of all bands -> optional exact check -> clusters -> keepers; applied to docs."""
+def carried_removals(ds: DatasetPaths) -> set[str]:
+    """Documents an earlier run removed from docs but was killed before its stats row counted them."""
+    pending = read_pending_apply(ds)
+    if pending is None:
+        return set()
+    run, ids = pending
+    recorded = (scan(ds, "stages").filter((pl.col("source") == DATASET_SOURCE) & (pl.col("stage") == REJECT_STAGE)
+                                          & (pl.col("build_id") == run)).select(pl.len()).collect().item())
+    return set() if recorded else set(ids) - present_ids(ds, ids)
+
+
+def resolve_duplicates(ds: DatasetPaths, cfg: DedupConfig, band_paths: list[str], run_id: str | None = None) -> DedupReport:
+    """Candidate pairs of all bands -> optional exact check -> clusters -> keepers; applied to docs.
+
+    With `run_id` (the id its stats row will carry), the documents it removes are written down
+    first, so that a kill before that row leaves them counted by the next run (`report.removed`
+    is then what one uninterrupted run would have said)."""
     manifest = read_manifest(ds)
     report = DedupReport(documents=manifest.documents, bands=manifest.params.bands, rows=manifest.params.rows)
     timer = time.perf_counter()
@@ -194,8 +212,11 @@ def resolve_duplicates(ds: DatasetPaths, cfg: DedupConfig, band_paths: list[str]
     report.seconds["cluster"] = time.perf_counter() - timer
 
     timer = time.perf_counter()
-    report.removed = move_to_rejects(ds, removed.to_arrow(), stage=REJECT_STAGE, reason=REJECT_REASON)
-    set_dup_clusters(ds, kept.to_arrow())
+    carried = carried_removals(ds) if run_id is not None else set()
+    if run_id is not None:
+        write_pending_apply(ds, run_id, sorted(carried | set(removed["id"].to_list())))
+    moved = move_to_rejects(ds, removed.to_arrow(), REJECT_STAGE, REJECT_REASON, clusters=kept.to_arrow())
+    report.removed = moved + len(carried)
     report.clusters = kept.height
     report.seconds["apply"] = time.perf_counter() - timer
     return report
@@ -222,11 +243,11 @@ def thread_map(workers: int | None = None, progress: bool = True) -> MapSteps:
 
 def dedup_dataset(
     ds: DatasetPaths, cfg: DedupConfig, progress: bool = True, workers: int | None = None,
-    map_steps: MapSteps | None = None,
+    map_steps: MapSteps | None = None, run_id: str | None = None,
 ) -> DedupReport:
     """Remove near-duplicate documents from a dataset's docs table (see module doc). The one
     orchestration of the stage: steps on `workers` threads by default; the near-dedup flow passes
-    its Prefect task mapper."""
+    its Prefect task mapper, and the `run_id` of its stats row (see resolve_duplicates)."""
     cfg = cfg.banded()
     map_steps = map_steps or thread_map(workers, progress)
     timer = time.perf_counter()
@@ -240,7 +261,7 @@ def dedup_dataset(
     band_paths = map_steps(group_band, ds, list(range(manifest.params.bands)))
     grouping = time.perf_counter() - timer
 
-    report = resolve_duplicates(ds, cfg, band_paths)
+    report = resolve_duplicates(ds, cfg, band_paths, run_id)
     report.signed = sum(r.docs for r in results)
     report.shards_signed = len(results)
     report.seconds = {"signatures": signing, "candidates": grouping, **report.seconds}

@@ -124,6 +124,33 @@ def forget_sources(ds: DatasetPaths, sources: set[str]) -> None:
         write_manifest(ds, Manifest(manifest.params, kept))
 
 
+def _pending_path(ds: DatasetPaths) -> str:
+    return join(ds.dedup, "apply_pending.parquet")
+
+
+def read_pending_apply(ds: DatasetPaths) -> tuple[str, list[str]] | None:
+    """(run id, document ids) of a near-dedup apply whose stats row may not be written yet, or None."""
+    fs, path = fsspec.core.url_to_fs(_pending_path(ds))
+    if not fs.exists(path):
+        return None
+    with fs.open(path, "rb") as f:
+        table = pq.read_table(f)
+    return table.schema.metadata[b"tokenmill.run"].decode(), table.column("id").to_pylist()
+
+
+def write_pending_apply(ds: DatasetPaths, run: str, ids: list[str]) -> None:
+    """Say, before docs change, which documents this run removes, so a run killed before its stats
+    row still has them counted by the next one (`pipeline.dedup.stage.carried_removals`)."""
+    table = pa.table({"id": pa.array(ids, pa.string())}).replace_schema_metadata({"tokenmill.run": run})
+    _write_atomically(_pending_path(ds), lambda f: pq.write_table(table, f))
+
+
+def clear_pending_apply(ds: DatasetPaths) -> None:
+    fs, path = fsspec.core.url_to_fs(_pending_path(ds))
+    if fs.exists(path):
+        fs.rm(path)
+
+
 def write_manifest(ds: DatasetPaths, manifest: Manifest) -> None:
     data = json.dumps({"params": asdict(manifest.params), "shards": manifest.shards}, indent=1)
     _write_atomically(_manifest_path(ds), lambda f: f.write(data.encode()))

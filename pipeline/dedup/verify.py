@@ -17,12 +17,16 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 import polars as pl
+from deltalake.exceptions import DeltaError
 
 from pipeline.dedup.minhash import hash_set_jaccard, shingle_hashes
 from warehouse.layout import DatasetPaths
 from warehouse.read import scan
 
 MAX_DOCS_PER_CHUNK = 100_000
+# What reading an old docs version raises once it is gone: its data files vacuumed
+# (FileNotFoundError), or its log entries cleaned up (DeltaError). Anything else is a real failure.
+GONE_VERSION = (FileNotFoundError, DeltaError)
 
 
 def _chunks(pairs: np.ndarray, max_docs: int) -> Iterator[slice]:
@@ -60,7 +64,7 @@ def _texts(ds: DatasetPaths, rows: pl.DataFrame, versions: dict[str, int]) -> di
     for (version,), group in missing.filter(pl.col("version").is_not_null()).group_by("version"):
         try:
             texts.update(_read_texts(ds, group["source"].unique().to_list(), group["id"].to_list(), int(version)))
-        except Exception:  # noqa: BLE001 - a vacuumed version: these pairs fall back to the estimate
+        except GONE_VERSION:  # these pairs fall back to the estimate
             continue
     return texts
 

@@ -12,10 +12,8 @@ splits) with rules written after spaCy's English punctuation rules and tokenizer
 Every distinct chunk is tokenised once per process and cached, as spaCy itself does, so a
 document costs a whitespace split and one dict lookup per chunk.
 
-Measured on 1,891 real documents (crawled pages, news articles, two books, WikiText, SMS, the
-UDHR in 387 languages): the words equal spaCy 3.8's in every English document and differ in 23
-documents in other scripts; datatrove's keep/drop decisions are reproduced on all of them
-(tests/test_quality.py re-checks 641 against recorded datatrove verdicts). Known divergences:
+How closely the words match spaCy's on real documents is recorded in bench/results/quality_words.md;
+tests/test_quality.py re-checks datatrove's keep/drop verdicts on real texts. Known divergences:
 - Character classes use Unicode categories (`\\p{Ll}`, `\\p{So}`, ...) where spaCy lists code
   point ranges per script; they agree on Latin, Greek and basic Cyrillic, and differ for
   letters spaCy leaves out (Georgian, Armenian, extended Cyrillic), whose words spaCy does not
@@ -62,6 +60,9 @@ TERMINAL_PUNCTUATION = SENTENCE_END_CHARS | _code_points(
     "61d-61e 837 839 83d-83e 17d4-17d6 17d9-17da 1b7d-1b7e 2e53-2e54 10f55-10f59 10f86-10f89 "
     "11944 11946 11ef7-11ef8 11f43-11f44 16e98"
 )
+# Closing quotation marks and brackets that may follow a sentence's terminal punctuation
+# ('enough."', '(see above.)'): FineWeb's line rule looks through them unless configured as datatrove.
+CLOSING_QUOTES_BRACKETS = "\"'”’»›)]}）］｝」』】〉》〕"
 # datatrove's PUNCTUATION_SET: a word made only of these is a "symbol", not a word, for Gopher.
 PUNCTUATION_CHARS = (
     "!/—”:％１〈&(、━\\【#%「」，】；+^]~“《„';’{|∶´[=-`*．（–？！：$～«〉,><》)?）。…@_.\"}►»"
