@@ -181,7 +181,7 @@ def finish(prepared: Prepared, max_tokens: int, rows: list[dict], curves: list[p
     text = [f"# Ablation of {prepared.dataset} (docs version {prepared.docs_version})", "",
             f"{len(prepared.variants)} variants x {s.seeds} seeds, {max_tokens:,} training tokens per model, "
             f"preset {s.preset}, vocabulary {s.vocab_size}, one tokenizer for all; bits per byte, lower is better; "
-            f"`eval` = {prepared.eval_name}, `val:X` = variant X's held-out documents; mean ± sd [min–max] over seeds.",
+            f"`eval` = {prepared.eval_name}, `val:X` = variant X's held-out text; mean ± sd [min–max] over seeds.",
             "", report.markdown(table), "", *[f"- {line}" for line in verdict], "",
             f"To reproduce these numbers exactly: `--tokens {max_tokens}` with the same seeds and settings:",
             "", "```json", json.dumps(s.model_dump() | {"tokens": max_tokens, "seconds": None}), "```", ""]
