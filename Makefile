@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench bench-gpu clean
+.PHONY: install demo test chaos bench bench-gpu clean
 
 install: $(STAMP)
 
@@ -24,6 +24,11 @@ demo: install
 
 test: install
 	$(PY) -m pytest
+
+# Builds, tokenizer packs and training runs SIGKILLed at random moments, re-run and compared with
+# clean runs: `make test` runs one round; this runs ROUNDS (default 5) from SEED.
+chaos: install
+	TOKENMILL_CHAOS_ROUNDS=$(or $(ROUNDS),5) TOKENMILL_CHAOS_SEED=$(or $(SEED),$$RANDOM) $(PY) -m pytest tests/test_chaos.py -v
 
 bench: install
 	$(PY) -m bench.run

@@ -105,9 +105,8 @@ class PiiRedactor:
 
     def _emails(self, text: str) -> tuple[str, int]:
         replacements = self.cfg.email_replacement
-        pieces: list[str] = []
-        done = 0  # text[:done] is already in pieces
-        count = 0
+        found: list[tuple[int, int, str]] = []
+        done = 0  # the end of the last address found: the next local part starts after it
         at = text.find("@")
         while at != -1:
             start = at
@@ -117,16 +116,12 @@ class PiiRedactor:
                 start += 1
             domain = _DOMAIN.match(text, at + 1)
             if start < at and text[at - 1] != "." and domain is not None and not self._image_name(domain.group()):
-                pieces += [text[done:start], replacements[count % len(replacements)]]
-                count += 1
+                found.append((start, domain.end(), replacements[len(found) % len(replacements)]))
                 done = domain.end()
                 at = text.find("@", done)
             else:
                 at = text.find("@", at + 1)
-        if not count:
-            return text, 0
-        pieces.append(text[done:])
-        return "".join(pieces), count
+        return _splice(text, found), len(found)
 
     @staticmethod
     def _image_name(domain: str) -> bool:
@@ -136,12 +131,9 @@ class PiiRedactor:
         spans = list(_ipv4_spans(text))
         if ":" in text:
             spans += _ipv6_spans(text)
-        if not spans:
-            return text, 0
-        pieces: list[str] = []
-        done = count = 0
+        found: list[tuple[int, int, str]] = []
         for start, end in sorted(spans):
-            if start < done:
+            if found and start < found[-1][1]:
                 continue
             try:
                 address = ipaddress.ip_address(text[start:end])
@@ -150,13 +142,21 @@ class PiiRedactor:
             if self.cfg.only_public_ips and not _public(address):
                 continue
             replacements = self.cfg.ip_replacement if address.version == 4 else self.cfg.ipv6_replacement
-            pieces += [text[done:start], replacements[count % len(replacements)]]
-            count += 1
-            done = end
-        if not count:
-            return text, 0
-        pieces.append(text[done:])
-        return "".join(pieces), count
+            found.append((start, end, replacements[len(found) % len(replacements)]))
+        return _splice(text, found), len(found)
+
+
+def _splice(text: str, found: list[tuple[int, int, str]]) -> str:
+    """The text with each (start, end) span, in order and not overlapping, replaced."""
+    if not found:
+        return text
+    pieces: list[str] = []
+    done = 0
+    for start, end, replacement in found:
+        pieces += [text[done:start], replacement]
+        done = end
+    pieces.append(text[done:])
+    return "".join(pieces)
 
 
 class PiiStage(Stage):

@@ -149,3 +149,22 @@ def test_a_build_naming_a_missing_evaluation_file_stops_before_reading_inputs(tm
     with pytest.raises(MissingFileError, match="missing.jsonl"):
         build_corpus([str(tmp_path)], warehouse=str(tmp_path / "wh"), dataset="d", config=cfg, progress=False)
     assert not (tmp_path / "wh" / "d" / "docs").exists()
+
+
+@pytest.mark.shared
+def test_a_build_with_a_decontaminate_section_runs_it_as_its_last_step(shared_data, tmp_path):
+    from pathlib import Path
+
+    from flows.build_corpus import build_corpus
+    from pipeline.config import BuildConfig, DecontaminateConfig
+    from warehouse.layout import DatasetPaths
+
+    sample_html = Path(__file__).resolve().parent.parent / "sample" / "html"
+    cfg = BuildConfig(workers=1, decontaminate=DecontaminateConfig(against=[str(shared_data / "prose" / "gutenberg" / KATRINE)]))
+    summary = build_corpus([str(sample_html)], warehouse=str(tmp_path), dataset="books", config=cfg, progress=False)
+    ds = DatasetPaths(str(tmp_path), "books")
+    assert summary.decontamination is not None and summary.decontamination.removed == 1
+    (row,) = scan(ds, "rejects").filter(pl.col("reason") == "decontamination").collect().iter_rows(named=True)
+    assert row["source"].endswith("pg14263_katrine.htm") and row["detail"].startswith(str(shared_data))
+    stage = scan(ds, "stages").filter(pl.col("stage") == "decontaminate").collect()
+    assert stage["build_id"].to_list() == [summary.build_id] and stage["dropped"].to_list() == [1]

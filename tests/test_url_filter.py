@@ -3,7 +3,6 @@ an allowlist that wins, on the real URLs of a wget crawl; rejected records never
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 
