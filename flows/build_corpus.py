@@ -79,7 +79,8 @@ def plan_inputs(inputs: list[str], ds: DatasetPaths, retry_failed: bool = False)
 @task(name="commit-inputs", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[1, 5, 20])
 def commit_inputs(ds: DatasetPaths, keys: list[str], tables: dict[str, pa.Table]) -> None:
     """Some inputs' output as one transaction per table (retried on transient I/O errors)."""
-    commit.commit_shard(ds, keys, tables["docs"], tables["rejects"], tables["stages"], tables["shard"], DOCS_SCHEMA)
+    commit.commit_shard(ds, keys, tables["docs"], tables["rejects"], tables["stages"], tables["shard"], DOCS_SCHEMA,
+                        tables.get("filtered"))
 
 
 def commit_group(ds: DatasetPaths, group: list[tuple[UnitOutput, dict[str, pa.Table]]],
@@ -90,8 +91,10 @@ def commit_group(ds: DatasetPaths, group: list[tuple[UnitOutput, dict[str, pa.Ta
         dedup.committed()  # their documents are in the docs table now, where the next split looks
 
 
-def commit_tables(out: UnitOutput, dedup: ExactDeduplicator | None, build_id: str) -> tuple[dict[str, pa.Table], pl.DataFrame | None]:
-    """The tables to commit for one input, after exact dedup; and the kept hashes for `dedup.remember`."""
+def commit_tables(out: UnitOutput, dedup: ExactDeduplicator | None, build_id: str,
+                  keep_filtered: bool = False) -> tuple[dict[str, pa.Table], pl.DataFrame | None]:
+    """The tables to commit for one input, after exact dedup; and the kept hashes for `dedup.remember`.
+    `keep_filtered`: also the full rows of quality-rejected documents (`[quality] keep_rejected_text`)."""
     docs, rejects, stages = out.docs_table(), out.rejects_table(), out.stages_table(build_id)
     new_hashes = None
     if dedup is not None:
@@ -116,7 +119,10 @@ def commit_tables(out: UnitOutput, dedup: ExactDeduplicator | None, build_id: st
         ],
         schema=SHARDS_SCHEMA,
     )
-    return {"docs": docs, "rejects": rejects, "stages": stages, "shard": shard}, new_hashes
+    tables = {"docs": docs, "rejects": rejects, "stages": stages, "shard": shard}
+    if keep_filtered:
+        tables["filtered"] = out.filtered_table()
+    return tables, new_hashes
 
 
 def run_units(units: list[InputUnit], cfg: BuildConfig, workers: int) -> Iterator[UnitOutput | UnitFailure]:
@@ -171,7 +177,7 @@ def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig,
                 failed.append(out)
                 bar.update(job, advance=1)
                 continue
-            tables, new_hashes = commit_tables(out, dedup, build_id)
+            tables, new_hashes = commit_tables(out, dedup, build_id, cfg.quality.keep_rejected_text)
             if dedup is not None:
                 dedup.remember(new_hashes)  # before the next input's split, which may copy this one
             group.append((out, tables))
