@@ -2,8 +2,8 @@
 
     python -m bench.bench_export [--mb 100]
 
-Writes a dataset of synthetic documents (1,000 random words, about 6 KB each) straight into a warehouse docs
-table, in commits of 10 MB, at MB/4 and at MB of text; exports it in each format in a fresh
+Writes a dataset of synthetic documents (1,000 random words, about 6 KB each) straight into a
+warehouse docs table, in commits of about 12 MB, at MB/4 and at MB of text; exports it in each format in a fresh
 process and reports the peak resident memory of that process above its memory after imports.
 Bounded memory means the peak does not grow with the dataset. The table goes to
 bench/results/export.md.
@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> None:
         "",
         f"Machine: {cpu_model()}, shared with other jobs while measured (times are wall times, inflated). One run.",
         f"Command: `python -m bench.bench_export --mb {args.mb:g}` — synthetic documents of about 6 KB in a docs table "
-        "committed 10 MB at a time, exported with 50 MB shards, each export in a fresh process.",
+        "committed about 12 MB at a time, exported with 50 MB shards, each export in a fresh process.",
         "",
         "| dataset text | format | files | peak RSS above imports | time |",
         "|---|---|---|---|---|",

@@ -29,6 +29,8 @@ from flows.decontaminate import decontaminate
 from flows.near_dedup import near_dedup
 from flows.run_logger import run_logger
 from flows.settings import absolute
+from flows.on_dask import dask_address as resolve_dask_address
+from flows.on_dask import run_on_dask
 from pipeline.config import BuildConfig
 from pipeline.decontaminate import DecontaminationReport, check_evaluation_files
 from pipeline.dedup import DedupReport
@@ -84,7 +86,8 @@ def plan_inputs(inputs: list[str], ds: DatasetPaths, retry_failed: bool = False)
 @task(name="commit-inputs", cache_policy=NO_CACHE, retries=3, retry_delay_seconds=[1, 5, 20])
 def commit_inputs(ds: DatasetPaths, keys: list[str], tables: dict[str, pa.Table]) -> None:
     """Some inputs' output as one transaction per table (retried on transient I/O errors)."""
-    commit.commit_shard(ds, keys, tables["docs"], tables["rejects"], tables["stages"], tables["shard"], DOCS_SCHEMA)
+    commit.commit_shard(ds, keys, tables["docs"], tables["rejects"], tables["stages"], tables["shard"], DOCS_SCHEMA,
+                        tables.get("filtered"))
 
 
 def commit_group(ds: DatasetPaths, group: list[tuple[UnitOutput, dict[str, pa.Table]]],
@@ -97,8 +100,10 @@ def commit_group(ds: DatasetPaths, group: list[tuple[UnitOutput, dict[str, pa.Ta
         dedup.committed()  # their documents are in the docs table now, where the next split looks
 
 
-def commit_tables(out: UnitOutput, dedup: ExactDeduplicator | None, build_id: str) -> tuple[dict[str, pa.Table], pl.DataFrame | None]:
-    """The tables to commit for one input, after exact dedup; and the kept hashes for `dedup.remember`."""
+def commit_tables(out: UnitOutput, dedup: ExactDeduplicator | None, build_id: str,
+                  keep_filtered: bool = False) -> tuple[dict[str, pa.Table], pl.DataFrame | None]:
+    """The tables to commit for one input, after exact dedup; and the kept hashes for `dedup.remember`.
+    `keep_filtered`: also the full rows of quality-rejected documents (`[quality] keep_rejected_text`)."""
     docs, rejects, stages = out.docs_table(), out.rejects_table(), out.stages_table(build_id)
     new_hashes = None
     if dedup is not None:
@@ -123,12 +128,20 @@ def commit_tables(out: UnitOutput, dedup: ExactDeduplicator | None, build_id: st
         ],
         schema=SHARDS_SCHEMA,
     )
-    return {"docs": docs, "rejects": rejects, "stages": stages, "shard": shard}, new_hashes
+    tables = {"docs": docs, "rejects": rejects, "stages": stages, "shard": shard}
+    if keep_filtered:
+        tables["filtered"] = out.filtered_table()
+    return tables, new_hashes
 
 
-def run_units(units: list[InputUnit], cfg: BuildConfig, workers: int) -> Iterator[UnitOutput | UnitFailure]:
+def run_units(units: list[InputUnit], cfg: BuildConfig, workers: int, runner: str = "process",
+              dask_address: str | None = None) -> Iterator[UnitOutput | UnitFailure]:
     """Each unit's output in input order, up to `workers` units at once, in worker processes that a
-    record past its time budget, or one that kills them, cannot hold up (pipeline.workers)."""
+    record past its time budget, or one that kills them, cannot hold up (pipeline.workers): a pool
+    of this process (`runner` "process"), or one `process-input` task per unit on Dask (`runner`
+    "dask": a LocalCluster of `workers`, or the cluster at `dask_address`; flows.on_dask)."""
+    if runner == "dask" or dask_address:
+        return run_on_dask(units, cfg, workers, dask_address)
     return run_supervised(units, cfg, workers)
 
 
@@ -143,12 +156,17 @@ def build_corpus(
     dask_address: str | None = None,
     lock_wait: float = 0.0,
     retry_failed: bool = False,
+    runner: str = "process",
 ) -> BuildSummary:
     """Build (or extend) dataset `dataset` in `warehouse` from crawl files, folders, globs or URLs.
     One build of a dataset at a time: another one running makes this one wait up to `lock_wait`
     seconds, then fail (DatasetBusy); under a Prefect server, runs of one dataset first queue on its
-    concurrency limit (flows/dataset_limit.py). `retry_failed`: see plan_inputs. A build that commits
-    a new docs version emits `corpus.built` (flows/events.py)."""
+    concurrency limit (flows/dataset_limit.py). `retry_failed`: see plan_inputs. `runner`: "process"
+    (a pool of this process) or "dask" (a LocalCluster); a `dask_address` runs the inputs and the
+    near-dedup tasks on that cluster. A build that commits a new docs version emits `corpus.built`
+    (flows/events.py)."""
+    if runner not in ("process", "dask"):
+        raise ValueError(f"runner must be 'process' or 'dask', got {runner!r}")
     ds = DatasetPaths(warehouse, dataset)
     build_id = commit.new_build_id()
     cfg = config or BuildConfig()
@@ -156,11 +174,11 @@ def build_corpus(
     # now, not a reject (or a crashed worker) for every record.
     DocumentPipeline(cfg).check()
     with writer_lock(ds, f"build {build_id}", wait=lock_wait):
-        return _build(inputs, ds, build_id, cfg, progress, dask_address, retry_failed)
+        return _build(inputs, ds, build_id, cfg, progress, resolve_dask_address(dask_address), retry_failed, runner)
 
 
 def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig, progress: bool,
-           dask_address: str | None, retry_failed: bool) -> BuildSummary:
+           dask_address: str | None, retry_failed: bool, runner: str) -> BuildSummary:
     started = commit.now()
     version_before = commit.table_version(ds.docs)
     log = run_logger()
@@ -178,13 +196,13 @@ def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig,
         group: list[tuple[UnitOutput, dict[str, pa.Table]]] = []
         group_started = time.monotonic()
         failed: list[UnitFailure] = []
-        for out in run_units(units, cfg, workers):
+        for out in run_units(units, cfg, workers, runner, dask_address):
             if isinstance(out, UnitFailure):
                 print(f"not built, read again by the next build: {out.unit.key}: {out.error}")
                 failed.append(out)
                 bar.update(job, advance=1)
                 continue
-            tables, new_hashes = commit_tables(out, dedup, build_id)
+            tables, new_hashes = commit_tables(out, dedup, build_id, cfg.quality.keep_rejected_text)
             if dedup is not None:
                 dedup.remember(new_hashes)  # before the next input's split, which may copy this one
             group.append((out, tables))

@@ -14,7 +14,7 @@ from rich.table import Table
 
 import flows  # noqa: F401  (sets Prefect's embedded defaults before prefect is imported)
 from tokenizer import defaults as tokenizer_defaults
-from warehouse.errors import TokenmillError
+from warehouse.errors import TokenmillError, UsageError
 from warehouse.layout import DEFAULT_ROOT
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Raw web crawl in, trained language model out.")
@@ -32,6 +32,18 @@ def clear_errors():
     except TokenmillError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
+
+
+def validated(settings_class, command: str, **values):
+    """A pydantic settings object from CLI options; an out-of-range option is one line, not a traceback."""
+    import pydantic
+
+    try:
+        return settings_class(**values)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UsageError(f"{command}: {where + ': ' if where else ''}{first['msg']}") from None
 
 
 def print_frame(title: str, frame) -> None:
@@ -52,6 +64,13 @@ def print_stats(dataset: str) -> None:
     print_frame(f"{ds.name}: stages (all inputs)", stats.stages(ds))
     print_frame(f"{ds.name}: languages", stats.languages(ds))
     print_frame(f"{ds.name}: quality signals of kept documents", stats.quality(ds))
+    scores = stats.quality_scores(ds)
+    if scores is None:
+        console.print(f"{ds.name}: quality_score: no classifier (no build configured [quality.classifier]; "
+                      "the column is null, not a score)", markup=False, highlight=False)
+    else:
+        models = ", ".join(stats.classifier_models(ds))
+        print_frame(f"{ds.name}: quality_score of kept documents (classifier {models})", scores)
     redacted = stats.redactions(ds)
     if redacted.height:
         print_frame(f"{ds.name}: PII redacted in kept documents", redacted)
@@ -72,7 +91,8 @@ def build(
     dataset: Annotated[str, typer.Option(help="dataset name inside the warehouse")] = "default",
     config: Annotated[Optional[Path], typer.Option(help="TOML or YAML build config")] = None,
     workers: Annotated[Optional[int], typer.Option(help="processes (default: all cores)")] = None,
-    dask_address: Annotated[Optional[str], typer.Option(help="Dask scheduler for the near-dedup stage")] = None,
+    runner: Annotated[str, typer.Option(help="process: a pool of this process; dask: a Dask LocalCluster of --workers")] = "process",
+    dask_address: Annotated[Optional[str], typer.Option(help="Dask scheduler: inputs and near-dedup run on that cluster")] = None,
     wait: Annotated[float, typer.Option(help="seconds to wait for another build of the dataset to end")] = 0,
     retry_failed: Annotated[bool, typer.Option(help="read again the inputs that ended in read_error or worker_crashed")] = False,
 ) -> None:
@@ -95,7 +115,7 @@ def build(
 
         with writer_lock(DatasetPaths(warehouse, dataset), "tokenmill build", wait=wait):  # the flow re-enters it
             summary = build_corpus(inputs, warehouse=warehouse, dataset=dataset, config=cfg, dask_address=dask_address,
-                                   retry_failed=retry_failed)
+                                   retry_failed=retry_failed, runner=runner)
         console.print(f"build [bold]{summary.build_id}[/]: {summary.inputs} inputs "
                       f"({summary.inputs_skipped} already committed), docs version {summary.docs_version}")
         if summary.near_dedup is not None:
@@ -131,6 +151,30 @@ def extract(files: Annotated[list[str], typer.Argument(help="HTML, .html.gz or W
                     continue
                 line = {"source": record.source, "url": record.url, "title": result.title, "text": result.text}
                 sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+
+
+quality_app = typer.Typer(no_args_is_help=True, help="The model-based quality score: train a classifier.")
+app.add_typer(quality_app, name="quality")
+
+
+@quality_app.command("train")
+def quality_train(
+    positive: Annotated[list[str], typer.Option(help="reference text: files, folders, JSONL, hf:..., or a dataset DIR/NAME (repeat)")],
+    negative: Annotated[str, typer.Option(help="DIR/NAME of a built dataset: a random sample of its documents")],
+    out: Annotated[Path, typer.Option(help="the fastText model file to write (its metrics go beside it)")],
+    seed: Annotated[int, typer.Option()] = 0,
+    epoch: Annotated[int, typer.Option(help="passes over the training chunks (5 is plenty at DCLM's scale)")] = 25,
+    test_fraction: Annotated[float, typer.Option(help="share of each class held out for the metrics")] = 0.2,
+) -> None:
+    """Train a fastText classifier (DCLM recipe: word bigrams) and print its held-out AUC, precision, recall."""
+    from pipeline.quality.classifier_train import ClassifierTraining, metrics_path, train_classifier
+
+    with clear_errors():
+        settings = validated(ClassifierTraining, "quality train", seed=seed, epoch=epoch, test_fraction=test_fraction)
+        report = train_classifier(positive, negative, out, settings)
+        console.print(report.summary(), markup=False, highlight=False)
+        console.print(f"metrics saved to {metrics_path(out)}; use it in a build with\n"
+                      f"  [quality.classifier]\n  model_path = \"{out}\"", markup=False, highlight=False)
 
 
 @app.command()
@@ -261,6 +305,36 @@ def train(
                              max_seconds=max_seconds, device=device, console=console)
         bpb = f"{result.val_bpb:.4f}" if result.val_bpb is not None else "n/a"
         console.print(f"{result.run_dir}: {result.steps} steps, {result.tokens:,} tokens, val bits/byte {bpb}")
+
+
+@app.command()
+def ablate(
+    dataset: Annotated[str, typer.Argument(help="DIR/NAME of a built dataset")],
+    variant: Annotated[list[str], typer.Option(help="NAME=FILTER: all, docs, or a Polars SQL expression such as 'quality_score >= 0.5' (repeat)")],
+    eval: Annotated[Path, typer.Option(help="held-out clean text every model is scored on (UTF-8)")],
+    out: Annotated[Path, typer.Option(help="output folder: results.parquet, validation_curves.png, report.md, runs")],
+    seconds: Annotated[Optional[float], typer.Option(help="budget per model: the tokens one model trains in this many seconds here")] = None,
+    tokens: Annotated[Optional[int], typer.Option(help="budget per model in training tokens (exact; reproduces a run)")] = None,
+    seeds: Annotated[int, typer.Option(help="proxy models per variant")] = 3,
+    preset: Annotated[str, typer.Option(help="proxy model shape")] = "small",
+    vocab_size: Annotated[int, typer.Option(help="the one tokenizer's vocabulary")] = 1024,
+    threads: Annotated[int, typer.Option(help="CPU threads per run (fixed, so runs reproduce exactly)")] = 1,
+) -> None:
+    """Does a filter make the model better? Proxy models at equal compute on variants of one build."""
+    from ablation.ablate import AblationSettings
+
+    with clear_errors():
+        settings = validated(AblationSettings, "ablate", seconds=seconds if tokens is None else None, tokens=tokens,
+                             seeds=seeds, preset=preset, vocab_size=vocab_size, threads=threads)
+        from ablation import report
+        from flows.ablate import ablate as ablate_flow
+
+        result = ablate_flow(dataset, variant, str(eval), str(out), settings)
+        print_frame(f"{dataset}: bits per byte ({result.tokens:,} training tokens per model, {seeds} seeds, lower is better)", result.table)
+        for line in result.verdict:
+            console.print(line, markup=False, highlight=False)
+        console.print(f"{out}: {report.RESULTS_NAME}, {report.PLOT_NAME}, {report.REPORT_NAME}; "
+                      f"reproduce exactly with --tokens {result.tokens}", markup=False, highlight=False)
 
 
 @app.command()

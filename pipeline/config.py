@@ -103,11 +103,29 @@ class FineWebConfig(_Section):
     new_line_ratio: float = 0.3
 
 
+class ClassifierConfig(_Section):
+    """A fastText quality classifier (`tokenmill quality train`, or e.g. DCLM's) scoring every document."""
+
+    model_path: Path | None = None  # None: no classifier; quality_score stays null and stats say so
+    positive_label: str = "hq"  # quality_score = the probability of this label
+    min_score: float | None = Field(None, ge=0, le=1)  # documents scoring below it are rejected
+
+    @model_validator(mode="after")
+    def _min_score_needs_a_model(self) -> "ClassifierConfig":
+        if self.min_score is not None and self.model_path is None:
+            raise ValueError("quality.classifier.min_score is set but quality.classifier.model_path is not")
+        return self
+
+
 class QualityConfig(_Section):
     gopher_repetition: GopherRepetitionConfig = GopherRepetitionConfig()
     gopher_quality: GopherQualityConfig = GopherQualityConfig()
     c4: C4Config = C4Config()
     fineweb: FineWebConfig = FineWebConfig()
+    classifier: ClassifierConfig = ClassifierConfig()
+    # Keep the full text of documents the quality rules or the classifier reject (table `filtered`),
+    # so `tokenmill ablate --variant NAME=all` can train on the corpus with the filters off.
+    keep_rejected_text: bool = False
 
     @classmethod
     def datatrove_identical(cls) -> "QualityConfig":

@@ -43,7 +43,10 @@ def test_every_command_and_option_of_the_synopsis_exists():
     documented = synopsis()
     assert {"build", "stats", "extract", "dedup", "tokenize", "train", "sample", "plan"} <= set(documented)
     for name, words in documented.items():
-        options = {opt for param in commands[name].params for opt in (*param.opts, *param.secondary_opts)}
+        command = commands[name]
+        if hasattr(command, "commands"):  # a command group (`tokenmill quality train`): its subcommand
+            command = command.commands[words[1]]
+        options = {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
         named = set(re.findall(r"--[a-z][a-z-]*", " ".join(words)))
         assert named <= options, (name, named - options)
 

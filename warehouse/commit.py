@@ -102,7 +102,7 @@ def remove_partial(ds: DatasetPaths, paths: Iterable[str]) -> None:
     paths = list(paths)
     if not paths:
         return
-    for path in (ds.shards, ds.docs, ds.rejects, ds.stages):
+    for path in (ds.shards, ds.docs, ds.rejects, ds.filtered, ds.stages):
         table = _table(path)
         if table is not None:
             table.delete(_in_predicate("source", paths))
@@ -116,12 +116,16 @@ def commit_shard(
     stages: pa.Table,
     shard: pa.Table,
     docs_schema: pa.Schema,
+    filtered: pa.Table | None = None,
 ) -> None:
-    """Commit some inputs' output: docs, rejects, stages, then their marker rows (see module doc).
-    Rows are keyed by `source`, the input's key (a file's own path, or an `hf:` dataset)."""
+    """Commit some inputs' output: docs, rejects, filtered (when kept), stages, then their marker
+    rows (see module doc). Rows are keyed by `source`, the input's key (a file's own path, or an
+    `hf:` dataset)."""
     remove_partial(ds, keys)
     _append(ds.docs, docs, docs_schema)
     _append(ds.rejects, rejects, REJECTS_SCHEMA)
+    if filtered is not None:
+        _append(ds.filtered, filtered, filtered.schema)
     _append(ds.stages, stages, STAGES_SCHEMA)
     _append(ds.shards, shard, SHARDS_SCHEMA)
 

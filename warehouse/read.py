@@ -15,7 +15,7 @@ from warehouse.errors import TokenmillError, UsageError
 from warehouse.layout import DatasetPaths
 from warehouse.storage import open_delta, scan_delta
 
-TABLES = ("docs", "rejects", "shards", "stages", "builds")
+TABLES = ("docs", "rejects", "shards", "stages", "builds", "filtered")
 
 
 class DatasetNotFound(TokenmillError, FileNotFoundError):
