@@ -206,7 +206,7 @@ def corpus_copies(paths: list[Path], repeat: int, folder: Path) -> list[Path]:
 
 def measure_tokenmill(paths: list[str], repeat: int, decisions: bool) -> dict:
     """tokenmill's per-record stages over the files, `repeat` times; per-stage seconds and counts."""
-    from pipeline.config import BuildConfig
+    from pipeline.config import BuildConfig, QualityConfig
     from pipeline.process import DocumentPipeline
     from pipeline.readers import expand_inputs
 
@@ -215,7 +215,8 @@ def measure_tokenmill(paths: list[str], repeat: int, decisions: bool) -> dict:
     outcomes = []
     cpu_started = time.process_time()
     started = time.perf_counter()
-    pipeline = DocumentPipeline(BuildConfig())
+    # datatrove's own rules (the defaults fix two of them), so keep/drop decisions compare like for like
+    pipeline = DocumentPipeline(BuildConfig(quality=QualityConfig.datatrove_identical()))
     for rep in range(repeat):
         for unit in units:
             out = pipeline.process_unit(unit)
@@ -281,11 +282,11 @@ def extraction_costs(paths: list[str]) -> dict:
 
 def judge_tokenmill(texts_file: str) -> dict:
     """tokenmill's langid and quality verdict ("kept" or "stage:reason") on each {id, text} of a JSONL file."""
-    from pipeline.config import BuildConfig
+    from pipeline.config import BuildConfig, QualityConfig
     from pipeline.langid import LanguageIdentifier
     from pipeline.quality import QualityFilter
 
-    cfg = BuildConfig()
+    cfg = BuildConfig(quality=QualityConfig.datatrove_identical())
     langid, quality = LanguageIdentifier(cfg.langid), QualityFilter(cfg.quality)
     verdicts = {}
     with open(texts_file, encoding="utf-8") as lines:

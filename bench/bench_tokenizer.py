@@ -33,7 +33,7 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
-from bench.common import publish
+from bench.common import peak_tree_pss, publish
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
@@ -154,21 +154,12 @@ MEASURES = {"train": measure_train, "pack": measure_pack, "raw": measure_raw, "b
 def run_measure(name: str, one_core: bool, watch_memory: bool = False, **kwargs) -> dict:
     """Run one measurement in a fresh process and return its result; with `watch_memory`, also the
     peak PSS of its process tree (sampling it costs CPU, so throughput runs are not watched)."""
-    import psutil
-
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"} if one_core else dict(os.environ)
     args = [sys.executable, "-m", "bench.bench_tokenizer", "--measure", name, "--args", json.dumps(kwargs)]
     if one_core:
         args += ["--one-core"]
     child = subprocess.Popen(args, cwd=REPO, env=env, stdout=subprocess.PIPE, text=True)
-    proc, peak = psutil.Process(child.pid), 0
-    while watch_memory and child.poll() is None:
-        try:
-            tree = [proc, *proc.children(recursive=True)]
-            peak = max(peak, sum(p.memory_full_info().pss for p in tree if p.is_running()))
-        except psutil.Error:
-            pass
-        time.sleep(0.02)
+    peak = peak_tree_pss(child) if watch_memory else 0
     out, _ = child.communicate()
     if child.returncode != 0:
         raise RuntimeError(f"measurement {name} {kwargs} failed (exit {child.returncode})")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -111,7 +112,7 @@ def main(argv: list[str] | None = None) -> str:
         f"{peak / 1e9:.0f} GFLOP/s (best 512x512 product).",
         f"Shape: nanoGPT's baby GPT — 4 layers, 4 heads, 128 wide, context {CONTEXT}, batch {BATCH}, vocabulary {VOCAB}. "
         f"{pairs} rounds, each timing {steps} steps of every variant in turn; ratios are per round.",
-        f"Command: `python -m bench.bench_train{' --quick' if args.quick else ''}`",
+        f"Command: `python -m bench.bench_train{''.join(' ' + a for a in (argv if argv is not None else sys.argv[1:]))}`",
         "",
         "| variant | tokens/s (median) | min–max | MFU |",
         "|---|---:|---:|---:|",

@@ -1,8 +1,10 @@
-"""What every benchmark reports the same way: the machine it ran on, and where its table goes."""
+"""What every benchmark reports the same way: the machine it ran on, its memory, and where its table goes."""
 
 from __future__ import annotations
 
 import platform
+import subprocess
+import time
 from pathlib import Path
 
 
@@ -23,3 +25,19 @@ def publish(report: str, path: Path) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(report, encoding="utf-8")
     return report
+
+
+def peak_tree_pss(child: subprocess.Popen, interval: float = 0.02) -> int:
+    """Sample, until `child` exits, the PSS of its whole process tree (workers, servers); the peak in
+    bytes. PSS counts a page shared by several processes once in all, so the sum is what they hold."""
+    import psutil
+
+    proc, peak = psutil.Process(child.pid), 0
+    while child.poll() is None:
+        try:
+            tree = [proc, *proc.children(recursive=True)]
+            peak = max(peak, sum(p.memory_full_info().pss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(interval)
+    return peak

@@ -13,6 +13,8 @@ import time
 BENCHES = {
     "build": "bench.bench_build",        # whole document build vs datatrove's FineWeb chain
     "dedup": "bench.bench_dedup",        # MinHash near-dedup vs datatrove's 4 stages; 10M scale run
+    "pii": "bench.bench_pii",            # e-mail / IP redaction vs datatrove's PIIFormatter
+    "scale": "bench.bench_scale",        # peak RSS: 100M hashes through exact dedup, 10M through near dedup
     "tokenizer": "bench.bench_tokenizer",  # SentencePiece training, encode+pack vs raw encode
     "train": "bench.bench_train",        # training tokens/s vs a nanoGPT-style reference model
 }

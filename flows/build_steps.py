@@ -15,6 +15,7 @@ Then near-duplicates are removed over the whole dataset, and the build's version
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -38,6 +39,9 @@ from warehouse.read import open_table
 from warehouse.schema import DATASET_SOURCE, SHARDS_SCHEMA
 
 if TYPE_CHECKING:  # the near-dedup stage's imports (datasketch, scipy, numba) cost a second
+    import polars as pl
+
+    from pipeline.decontaminate import DecontaminationReport
     from pipeline.dedup import DedupReport
 
 # Inputs are committed in groups of up to this many records or inputs (single HTML pages, short
@@ -65,6 +69,7 @@ class BuildSummary:
     # Inputs left unbuilt because of their environment (a disk or network error, a worker that
     # kept dying outside any record): not marked done, so the next build reads them again.
     failed: list[UnitFailure] = field(default_factory=list)
+    decontamination: DecontaminationReport | None = None
 
 
 def plan_inputs(inputs: list[str], ds: DatasetPaths, retry_failed: bool = False) -> tuple[list[InputUnit], int]:
@@ -84,7 +89,8 @@ def plan_inputs(inputs: list[str], ds: DatasetPaths, retry_failed: bool = False)
 
 def commit_inputs(ds: DatasetPaths, keys: list[str], tables: dict[str, pa.Table]) -> None:
     """Some inputs' output as one transaction per table."""
-    commit.commit_shard(ds, keys, tables["docs"], tables["rejects"], tables["stages"], tables["shard"], DOCS_SCHEMA)
+    commit.commit_shard(ds, keys, tables["docs"], tables["rejects"], tables["stages"], tables["shard"], DOCS_SCHEMA,
+                        tables.get("filtered"))
 
 
 def commit_inputs_retrying(ds: DatasetPaths, keys: list[str], tables: dict[str, pa.Table]) -> None:
@@ -98,10 +104,12 @@ def commit_inputs_retrying(ds: DatasetPaths, keys: list[str], tables: dict[str, 
     commit_inputs(ds, keys, tables)
 
 
-def commit_tables(out: UnitOutput, dedup: ExactDeduplicator | None, build_id: str) -> tuple[dict[str, pa.Table], dict]:
-    """The tables to commit for one input, after exact dedup; and the dedup index's new entries."""
+def commit_tables(out: UnitOutput, dedup: ExactDeduplicator | None, build_id: str,
+                  keep_filtered: bool = False) -> tuple[dict[str, pa.Table], pl.DataFrame | None]:
+    """The tables to commit for one input, after exact dedup; and the kept hashes for `dedup.remember`.
+    `keep_filtered`: also the full rows of quality-rejected documents (`[quality] keep_rejected_text`)."""
     docs, rejects, stages = out.docs_table(), out.rejects_table(), out.stages_table(build_id)
-    new_hashes: dict = {}
+    new_hashes = None
     if dedup is not None:
         docs, copies, new_hashes = dedup.split(docs)
         rejects = pa.concat_tables([rejects, copies])
@@ -124,13 +132,32 @@ def commit_tables(out: UnitOutput, dedup: ExactDeduplicator | None, build_id: st
         ],
         schema=SHARDS_SCHEMA,
     )
-    return {"docs": docs, "rejects": rejects, "stages": stages, "shard": shard}, new_hashes
+    tables = {"docs": docs, "rejects": rejects, "stages": stages, "shard": shard}
+    if keep_filtered:
+        tables["filtered"] = out.filtered_table()
+    return tables, new_hashes
 
 
-def run_units(units: list[InputUnit], cfg: BuildConfig, workers: int) -> Iterator[UnitOutput | UnitFailure]:
+def run_units(units: list[InputUnit], cfg: BuildConfig, workers: int, runner: str = "process",
+              dask_address: str | None = None) -> Iterator[UnitOutput | UnitFailure]:
     """Each unit's output in input order, up to `workers` units at once, in worker processes that a
-    record past its time budget, or one that kills them, cannot hold up (pipeline.workers)."""
+    record past its time budget, or one that kills them, cannot hold up (pipeline.workers). Dask
+    runners are the flow's (flows/build_corpus.py)."""
+    if runner != "process" or dask_address:
+        raise ValueError("a Dask runner runs the inputs through Prefect: set PREFECT_API_URL or pass --prefect")
     return run_supervised(units, cfg, workers)
+
+
+def decontaminate_in_process(ds: DatasetPaths, cfg, build_id: str | None = None,
+                             progress: bool = True) -> DecontaminationReport:
+    """The decontamination stage as flows/decontaminate.py runs it: the n-gram index, then the docs."""
+    from pipeline.decontaminate import NgramIndex, decontaminate_dataset
+
+    return decontaminate_dataset(ds, NgramIndex.build(cfg.against, cfg.ngram, progress), build_id, progress)
+
+
+def no_publishing(ds: DatasetPaths, build_id: str, summary: BuildSummary, version_before: int | None) -> None:
+    """Artifacts and events need a Prefect server: the in-process build has none to publish to."""
 
 
 def near_dedup_in_process(ds: DatasetPaths, cfg: DedupConfig, dask_address: str | None = None,
@@ -167,6 +194,10 @@ class BuildSteps:
     plan: Callable = plan_inputs
     commit: Callable = commit_inputs_retrying
     near_dedup: Callable = near_dedup_in_process
+    decontaminate: Callable = decontaminate_in_process
+    run_units: Callable = run_units
+    log: Callable[[], logging.Logger | logging.LoggerAdapter] = lambda: logging.getLogger("tokenmill")
+    publish: Callable = no_publishing  # artifacts and events, once the build is recorded
 
 
 IN_PROCESS = BuildSteps()
@@ -174,7 +205,7 @@ IN_PROCESS = BuildSteps()
 
 def run_build(inputs: list[str], ds: DatasetPaths, cfg: BuildConfig, steps: BuildSteps = IN_PROCESS,
               progress: bool = True, dask_address: str | None = None, lock_wait: float = 0.0,
-              retry_failed: bool = False) -> BuildSummary:
+              retry_failed: bool = False, runner: str = "process") -> BuildSummary:
     """Build (or extend) dataset `ds` from crawl files, folders, globs or URLs.
     One build of a dataset at a time: another one running makes this one wait up to `lock_wait`
     seconds, then fail (DatasetBusy). `retry_failed`: see plan_inputs."""
@@ -183,19 +214,30 @@ def run_build(inputs: list[str], ds: DatasetPaths, cfg: BuildConfig, steps: Buil
     # now, not a reject (or a crashed worker) for every record.
     DocumentPipeline(cfg).check()
     with writer_lock(ds, f"build {build_id}", wait=lock_wait):
-        return _build(inputs, ds, build_id, cfg, steps, progress, dask_address, retry_failed)
+        return _build(inputs, ds, build_id, cfg, steps, progress, dask_address, retry_failed, runner)
 
 
-def commit_group(commit_inputs: Callable, ds: DatasetPaths, group: list[tuple[UnitOutput, dict[str, pa.Table]]]) -> None:
-    """The group's tables concatenated, committed by `commit_inputs` (a step of BuildSteps)."""
+def commit_group(steps: BuildSteps, ds: DatasetPaths, group: list[tuple[UnitOutput, dict[str, pa.Table]]],
+                 dedup: ExactDeduplicator | None) -> None:
+    """The group's tables concatenated, committed by the commit step."""
     tables = {name: pa.concat_tables([t[name] for _, t in group]) for name in group[0][1]}
-    commit_inputs(ds, [out.unit.key for out, _ in group], tables)
+    steps.commit(ds, [out.unit.key for out, _ in group], tables)
+    steps.log().info("committed %d input(s), %d records, %d docs: %s", len(group), sum(o.records for o, _ in group),
+                      tables["docs"].num_rows, ", ".join(out.unit.key for out, _ in group))
+    if dedup is not None:
+        dedup.committed()  # their documents are in the docs table now, where the next split looks
 
 
-def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig, steps: BuildSteps,
-           progress: bool, dask_address: str | None, retry_failed: bool) -> BuildSummary:
+def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig, steps: BuildSteps, progress: bool,
+           dask_address: str | None, retry_failed: bool, runner: str) -> BuildSummary:
     started = commit.now()
+    version_before = commit.table_version(ds.docs)
+    log = steps.log()
+    from pipeline.decontaminate import check_evaluation_files
+
+    check_evaluation_files(cfg.decontaminate.against)  # before hours of work, not after
     units, skipped = steps.plan(inputs, ds, retry_failed)
+    log.info("build %s of %s: %d inputs to process, %d already committed", build_id, ds.base, len(units), skipped)
     dedup = ExactDeduplicator.for_dataset(ds) if cfg.dedup.exact else None
     workers = min(cfg.workers or os.cpu_count() or 1, max(len(units), 1))
 
@@ -207,24 +249,24 @@ def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig,
         group: list[tuple[UnitOutput, dict[str, pa.Table]]] = []
         group_started = time.monotonic()
         failed: list[UnitFailure] = []
-        for out in run_units(units, cfg, workers):
+        for out in steps.run_units(units, cfg, workers, runner, dask_address):
             if isinstance(out, UnitFailure):
                 print(f"not built, read again by the next build: {out.unit.key}: {out.error}")
                 failed.append(out)
                 bar.update(job, advance=1)
                 continue
-            tables, new_hashes = commit_tables(out, dedup, build_id)
+            tables, new_hashes = commit_tables(out, dedup, build_id, cfg.quality.keep_rejected_text)
             if dedup is not None:
                 dedup.remember(new_hashes)  # before the next input's split, which may copy this one
             group.append((out, tables))
             records += out.records
             if (sum(o.records for o, _ in group) >= GROUP_RECORDS or len(group) >= GROUP_INPUTS
                     or time.monotonic() - group_started >= GROUP_SECONDS):
-                commit_group(steps.commit, ds, group)
+                commit_group(steps, ds, group, dedup)
                 bar.update(job, advance=len(group), records=records)
                 group, group_started = [], time.monotonic()
         if group:
-            commit_group(steps.commit, ds, group)
+            commit_group(steps, ds, group, dedup)
             bar.update(job, advance=len(group), records=records)
 
     near = None
@@ -233,12 +275,19 @@ def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig,
         cfg = cfg.model_copy(update={"dedup": cfg.dedup.banded()})  # the builds row records the bands used
         near = steps.near_dedup(ds, cfg.dedup, dask_address, build_id)
 
+    decontaminated = None
+    if cfg.decontaminate.against and commit.table_version(ds.docs) is not None:
+        decontaminated = steps.decontaminate(ds, cfg.decontaminate, build_id, progress)
+
     summary = BuildSummary(ds.name, build_id, len(units) + skipped, skipped,
-                           commit.table_version(ds.docs), commit.table_version(ds.rejects), near, failed)
+                           commit.table_version(ds.docs), commit.table_version(ds.rejects), near, failed,
+                           decontaminated)
     commit.record_build(ds, {
         "build_id": build_id, "started_at": started, "finished_at": commit.now(),
         "inputs": summary.inputs, "inputs_skipped": skipped,
         "docs_version": summary.docs_version, "rejects_version": summary.rejects_version,
         "config_json": cfg.model_dump_json(), "code_version": git_commit(short=True),
     })
+    log.info("build %s done: docs version %s, rejects version %s", build_id, summary.docs_version, summary.rejects_version)
+    steps.publish(ds, build_id, summary, version_before)
     return summary

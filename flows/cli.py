@@ -15,7 +15,7 @@ from rich.table import Table
 
 import flows  # noqa: F401  (sets Prefect's embedded defaults before prefect is imported)
 from tokenizer import defaults as tokenizer_defaults
-from warehouse.errors import TokenmillError
+from warehouse.errors import TokenmillError, UsageError
 from warehouse.layout import DEFAULT_ROOT
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Raw web crawl in, trained language model out.")
@@ -33,6 +33,18 @@ def clear_errors():
     except TokenmillError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
+
+
+def validated(settings_class, command: str, **values):
+    """A pydantic settings object from CLI options; an out-of-range option is one line, not a traceback."""
+    import pydantic
+
+    try:
+        return settings_class(**values)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise UsageError(f"{command}: {where + ': ' if where else ''}{first['msg']}") from None
 
 
 def print_frame(title: str, frame) -> None:
@@ -53,6 +65,16 @@ def print_stats(dataset: str) -> None:
     print_frame(f"{ds.name}: stages (all inputs)", stats.stages(ds))
     print_frame(f"{ds.name}: languages", stats.languages(ds))
     print_frame(f"{ds.name}: quality signals of kept documents", stats.quality(ds))
+    scores = stats.quality_scores(ds)
+    if scores is None:
+        console.print(f"{ds.name}: quality_score: no classifier (no build configured [quality.classifier]; "
+                      "the column is null, not a score)", markup=False, highlight=False)
+    else:
+        models = ", ".join(stats.classifier_models(ds))
+        print_frame(f"{ds.name}: quality_score of kept documents (classifier {models})", scores)
+    redacted = stats.redactions(ds)
+    if redacted.height:
+        print_frame(f"{ds.name}: PII redacted in kept documents", redacted)
 
 
 def print_dedup_report(report) -> None:
@@ -70,7 +92,8 @@ def build(
     dataset: Annotated[str, typer.Option(help="dataset name inside the warehouse")] = "default",
     config: Annotated[Optional[Path], typer.Option(help="TOML or YAML build config")] = None,
     workers: Annotated[Optional[int], typer.Option(help="processes (default: all cores)")] = None,
-    dask_address: Annotated[Optional[str], typer.Option(help="Dask scheduler for the near-dedup stage")] = None,
+    runner: Annotated[str, typer.Option(help="process: a pool of this process; dask: a Dask LocalCluster of --workers")] = "process",
+    dask_address: Annotated[Optional[str], typer.Option(help="Dask scheduler: inputs and near-dedup run on that cluster")] = None,
     wait: Annotated[float, typer.Option(help="seconds to wait for another build of the dataset to end")] = 0,
     retry_failed: Annotated[bool, typer.Option(help="read again the inputs that ended in read_error or worker_crashed")] = False,
     prefect: Annotated[Optional[bool], typer.Option(
@@ -97,13 +120,13 @@ def build(
 
         ds = DatasetPaths(warehouse, dataset)
         with writer_lock(ds, "tokenmill build", wait=wait):  # the build re-enters it
-            # Dask runs the near-dedup tasks through prefect-dask: a flow, on whatever API there is.
-            dask = dask_address or os.environ.get("TOKENMILL_DASK_ADDRESS")
+            # Dask runs inputs and near-dedup tasks through prefect-dask: a flow, on whatever API there is.
+            dask = runner == "dask" or dask_address or os.environ.get("TOKENMILL_DASK_ADDRESS")
             if prefect if prefect is not None else prefect_api_configured() or bool(dask):
                 from flows.build_corpus import build_corpus
 
                 summary = build_corpus(inputs, warehouse=warehouse, dataset=dataset, config=cfg,
-                                       dask_address=dask_address, retry_failed=retry_failed)
+                                       dask_address=dask_address, retry_failed=retry_failed, runner=runner)
             else:
                 from flows.build_steps import run_build
 
@@ -112,6 +135,8 @@ def build(
                       f"({summary.inputs_skipped} already committed), docs version {summary.docs_version}")
         if summary.near_dedup is not None:
             print_dedup_report(summary.near_dedup)
+        if summary.decontamination is not None:
+            print_decontamination_report(summary.decontamination)
         print_stats(f"{warehouse}/{dataset}")
         for failure in summary.failed:
             err.print(f"[red]not built[/] (the next build reads it again): {failure.unit.key}: {failure.error}")
@@ -143,6 +168,30 @@ def extract(files: Annotated[list[str], typer.Argument(help="HTML, .html.gz or W
                 sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
 
 
+quality_app = typer.Typer(no_args_is_help=True, help="The model-based quality score: train a classifier.")
+app.add_typer(quality_app, name="quality")
+
+
+@quality_app.command("train")
+def quality_train(
+    positive: Annotated[list[str], typer.Option(help="reference text: files, folders, JSONL, hf:..., or a dataset DIR/NAME (repeat)")],
+    negative: Annotated[str, typer.Option(help="DIR/NAME of a built dataset: a random sample of its documents")],
+    out: Annotated[Path, typer.Option(help="the fastText model file to write (its metrics go beside it)")],
+    seed: Annotated[int, typer.Option()] = 0,
+    epoch: Annotated[int, typer.Option(help="passes over the training chunks (5 is plenty at DCLM's scale)")] = 25,
+    test_fraction: Annotated[float, typer.Option(help="share of each class held out for the metrics")] = 0.2,
+) -> None:
+    """Train a fastText classifier (DCLM recipe: word bigrams) and print its held-out AUC, precision, recall."""
+    from pipeline.quality.classifier_train import ClassifierTraining, metrics_path, train_classifier
+
+    with clear_errors():
+        settings = validated(ClassifierTraining, "quality train", seed=seed, epoch=epoch, test_fraction=test_fraction)
+        report = train_classifier(positive, negative, out, settings)
+        console.print(report.summary(), markup=False, highlight=False)
+        console.print(f"metrics saved to {metrics_path(out)}; use it in a build with\n"
+                      f"  [quality.classifier]\n  model_path = \"{out}\"", markup=False, highlight=False)
+
+
 @app.command()
 def stats(dataset: Annotated[str, typer.Argument(help="DIR/NAME of a built dataset")]) -> None:
     """Print the funnel (records in, kept, dropped per reason), languages and quality summaries."""
@@ -172,6 +221,55 @@ def dedup(
 
         with writer_lock(ds, "tokenmill dedup", wait=wait):
             print_dedup_report(near_dedup(ds, cfg.dedup, dask_address))
+
+
+def print_decontamination_report(report) -> None:
+    files = ", ".join(f"{name}: {count:,}" for name, count in sorted(report.per_file.items())) or "none"
+    console.print(
+        f"decontamination: {report.removed:,} of {report.documents:,} documents removed ({files}); "
+        f"index of {report.index_ngrams:,} n-grams, {report.index_bytes / 2**20:,.1f} MiB", highlight=False,
+    )
+
+
+@app.command()
+def decontaminate(
+    dataset: Annotated[str, typer.Argument(help="DIR/NAME of a built dataset")],
+    against: Annotated[list[str], typer.Option(help="evaluation file (JSONL, Parquet or text); repeat for more")],
+    ngram: Annotated[Optional[int], typer.Option(help="words per n-gram (default 13, or the config's)")] = None,
+    config: Annotated[Optional[Path], typer.Option(help="TOML or YAML build config (its [decontaminate] section)")] = None,
+) -> None:
+    """Remove documents that share a word n-gram with evaluation sets; they become rejects."""
+    from pipeline.config import load_config
+    from warehouse.layout import DatasetPaths
+    from warehouse.read import docs_version
+
+    with clear_errors():
+        cfg = load_config(config).decontaminate
+        cfg = cfg.model_copy(update={"against": against, **({"ngram": ngram} if ngram else {})})
+        ds = DatasetPaths.parse(dataset)
+        docs_version(ds)  # a clear error before Prefect starts, if there is no such dataset
+        from flows.decontaminate import decontaminate as decontaminate_flow
+
+        print_decontamination_report(decontaminate_flow(ds, cfg))
+
+
+@app.command()
+def export(
+    dataset: Annotated[str, typer.Argument(help="DIR/NAME of a built dataset")],
+    format: Annotated[str, typer.Option("--format", help="hf (datasets.load_from_disk), jsonl (gzipped shards) or parquet")],
+    out: Annotated[Path, typer.Option(help="new folder to write (it must not exist)")],
+    version: Annotated[Optional[int], typer.Option(help="docs table version (default: the current one)")] = None,
+    shard_mb: Annotated[float, typer.Option(help="size of a shard, MB of uncompressed data")] = 256,
+) -> None:
+    """Write a dataset version as a Hugging Face dataset, JSONL or Parquet shards, with lineage.json."""
+    from warehouse.export import export_dataset
+    from warehouse.layout import DatasetPaths
+
+    with clear_errors():
+        report = export_dataset(DatasetPaths.parse(dataset), format, out, version, int(shard_mb * 1_000_000))
+        console.print(f"exported docs version {report.docs_version}: {report.documents:,} documents in "
+                      f"{len(report.files)} file(s) to {report.out} ({format}); lineage in {report.out}/lineage.json",
+                      highlight=False)
 
 
 @app.command()
@@ -225,6 +323,36 @@ def train(
 
 
 @app.command()
+def ablate(
+    dataset: Annotated[str, typer.Argument(help="DIR/NAME of a built dataset")],
+    variant: Annotated[list[str], typer.Option(help="NAME=FILTER: all, docs, or a Polars SQL expression such as 'quality_score >= 0.5' (repeat)")],
+    eval: Annotated[Path, typer.Option(help="held-out clean text every model is scored on (UTF-8)")],
+    out: Annotated[Path, typer.Option(help="output folder: results.parquet, validation_curves.png, report.md, runs")],
+    seconds: Annotated[Optional[float], typer.Option(help="budget per model: the tokens one model trains in this many seconds here")] = None,
+    tokens: Annotated[Optional[int], typer.Option(help="budget per model in training tokens (exact; reproduces a run)")] = None,
+    seeds: Annotated[int, typer.Option(help="proxy models per variant")] = 3,
+    preset: Annotated[str, typer.Option(help="proxy model shape")] = "small",
+    vocab_size: Annotated[int, typer.Option(help="the one tokenizer's vocabulary")] = 1024,
+    threads: Annotated[int, typer.Option(help="CPU threads per run (fixed, so runs reproduce exactly)")] = 1,
+) -> None:
+    """Does a filter make the model better? Proxy models at equal compute on variants of one build."""
+    from ablation.ablate import AblationSettings
+
+    with clear_errors():
+        settings = validated(AblationSettings, "ablate", seconds=seconds if tokens is None else None, tokens=tokens,
+                             seeds=seeds, preset=preset, vocab_size=vocab_size, threads=threads)
+        from ablation import report
+        from flows.ablate import ablate as ablate_flow
+
+        result = ablate_flow(dataset, variant, str(eval), str(out), settings)
+        print_frame(f"{dataset}: bits per byte ({result.tokens:,} training tokens per model, {seeds} seeds, lower is better)", result.table)
+        for line in result.verdict:
+            console.print(line, markup=False, highlight=False)
+        console.print(f"{out}: {report.RESULTS_NAME}, {report.PLOT_NAME}, {report.REPORT_NAME}; "
+                      f"reproduce exactly with --tokens {result.tokens}", markup=False, highlight=False)
+
+
+@app.command()
 def sample(
     run: Annotated[Path, typer.Argument(help="run folder made by `tokenmill train`")],
     prompt: Annotated[str, typer.Option(help="text to continue")] = "",
@@ -262,15 +390,15 @@ def plan(
 
 
 @app.command()
-def serve(
-    name: Annotated[str, typer.Option(help="deployment and dataset name")] = "sample",
-    inputs: Annotated[Optional[list[str]], typer.Option(help="inputs of the build-corpus deployment (default: sample/)")] = None,
-    warehouse: Annotated[Optional[str], typer.Option(help="warehouse root (default: $TOKENMILL_WAREHOUSE or data/warehouse)")] = None,
+def report(
+    dataset: Annotated[str, typer.Argument(help="DIR/NAME of a built dataset")],
+    out: Annotated[Optional[str], typer.Option(help="HTML file (default: DIR/NAME/reports/docs-v<version>.html)")] = None,
 ) -> None:
-    """Serve the build-corpus and train-after-build deployments to the Prefect server in PREFECT_API_URL."""
-    from flows.serve import serve_deployments
+    """Write one self-contained HTML page of plots about the dataset's current version."""
+    from flows.report import write_report
 
-    serve_deployments(name, inputs, warehouse)
+    with clear_errors():
+        console.print(write_report(dataset, out), markup=False, highlight=False)
 
 
 def main() -> None:

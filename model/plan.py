@@ -240,10 +240,12 @@ class RunPlan:
     reasons: list[str]
 
 
-def plan_run(max_seconds: float, peak_flops: float, device_type: str, vocab_size: int, train_tokens: int) -> RunPlan:
-    """Shape, batch and learning rate for max_seconds of training on a device of peak_flops."""
+def plan_run(max_seconds: float, peak_flops: float, device_type: str, vocab_size: int, train_tokens: int,
+             world_size: int = 1) -> RunPlan:
+    """Shape, batch and learning rate for max_seconds of training on world_size devices of peak_flops
+    each (the batch is split over the processes; batch_size is per process)."""
     mfu_ = EXPECTED_MFU[device_type]
-    budget = max_seconds * peak_flops * mfu_ * (1 - OVERHEAD)
+    budget = max_seconds * peak_flops * mfu_ * (1 - OVERHEAD) * world_size
     k = tokens_per_param(budget)
     n_target = math.sqrt(budget / (6.0 * k))
     base = GPTConfig(vocab_size=64 * -(-vocab_size // 64), block_size=1024)
@@ -255,16 +257,20 @@ def plan_run(max_seconds: float, peak_flops: float, device_type: str, vocab_size
     n_tokens = budget / flops_per_token(cfg)
     # Tokens per step ~ sqrt(tokens): 2,048 for a few million tokens (the 180-s CPU run), 64 k for
     # a few billion (GPT-2 small's hour on a GPU); powers of two, at least one sequence.
-    step_tokens = max(block, 2 ** math.ceil(math.log2(math.sqrt(n_tokens))))
+    step_tokens = max(block * world_size, 2 ** math.ceil(math.log2(math.sqrt(n_tokens))))
     batch = step_tokens // block
-    micro = max(1, min(batch, MICRO_BATCH_TOKENS[device_type] // block))
+    per_process = max(1, batch // world_size)
+    batch = per_process * world_size
+    micro = max(1, min(per_process, MICRO_BATCH_TOKENS[device_type] // block))
+    while per_process % micro:
+        micro -= 1
     steps = max(1, int(n_tokens // (batch * block)))
     lr = 3e-3 * min(1.0, 128 / cfg.n_embd)  # 3e-3 at 128 wide (measured), 5e-4 at 768 (GPT-3's 6e-4)
     fields = {
         "preset": "small",
         "model": {"n_layer": cfg.n_layer, "n_head": cfg.n_head, "n_embd": cfg.n_embd, "block_size": block},
         "batch_size": micro,
-        "grad_accum": batch // micro,
+        "grad_accum": per_process // micro,
         "lr": lr,
         "warmup_steps": min(2000, max(10, round(0.03 * steps))),
         "eval_interval": max(1, steps // 4),
@@ -273,7 +279,7 @@ def plan_run(max_seconds: float, peak_flops: float, device_type: str, vocab_size
     }
     n = count_params(cfg)
     reasons = [
-        f"plan for {max_seconds:,.0f} s on {device_type}: {peak_flops / 1e9:,.1f} GFLOP/s peak x {mfu_:.0%} expected MFU "
+        f"plan for {max_seconds:,.0f} s on {world_size} x {device_type}: {peak_flops / 1e9:,.1f} GFLOP/s peak x {mfu_:.0%} expected MFU "
         f"x {1 - OVERHEAD:.0%} (evaluation and checkpoints take the rest) = {budget:.3g} FLOPs",
         f"a budget this size trains best at about {k:.1f} tokens per parameter (20 from 1e18 FLOPs up): "
         f"{n_target / 1e6:.2f}M parameters, nearest shape {cfg.n_layer} layers x {cfg.n_embd} wide, "
@@ -281,7 +287,7 @@ def plan_run(max_seconds: float, peak_flops: float, device_type: str, vocab_size
         f"context {block}: the longest whose attention costs at most {ATTENTION_SHARE:.0%} of the weights' FLOPs",
         f"about {n_tokens / 1e6:,.1f}M tokens ({n_tokens / max(train_tokens, 1):.1f} passes over the {train_tokens:,} "
         f"training tokens) in ~{steps:,} steps of {batch * block:,} tokens (batch {batch}"
-        + (f" = {micro} x {batch // micro} accumulated" if micro < batch else "")
+        + (f" = {world_size} processes x " if world_size > 1 else " = ") + f"{micro} x {per_process // micro} accumulated"
         + f"), peak learning rate {lr:.2g}, {fields['warmup_steps']} warmup steps",
     ]
     return RunPlan(fields, cfg, reasons)

@@ -218,7 +218,7 @@ def _build(run_dir: Path, tokens_dir: str | Path, cfg: TrainConfig, state: dict 
     data = TokensDir.open(tokens_dir)
     peak = cfg.peak_flops or dist.from_main(measure_peak_flops(device, torch.bfloat16 if bf16 else torch.float32))
     if planned:
-        plan = plan_run(cfg.max_seconds, peak, device.type, data.vocab_size, data.train.n_tokens)
+        plan = plan_run(cfg.max_seconds, peak, device.type, data.vocab_size, data.train.n_tokens, dist.world_size)
         cfg = _with(cfg, **plan.fields)
         console.print("\n".join(plan.reasons), soft_wrap=True, highlight=False)
 

@@ -8,7 +8,7 @@ silently leaves a default in place.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -57,6 +57,10 @@ class GopherQualityConfig(_Section):
     max_bullet_lines_ratio: float | None = 0.9
     max_ellipsis_lines_ratio: float | None = 0.3
     max_non_alpha_words_ratio: float | None = 0.8
+    # "words": the share of words (tokens with a character outside punctuation) that hold a letter,
+    # as the Gopher paper defines it. "tokens": datatrove 0.10.1's ratio, whose denominator also
+    # counts punctuation tokens, so dialogue and tokenised text (WikiText) fall under 0.8.
+    alpha_words_ratio_over: Literal["words", "tokens"] = "words"
     min_stop_words: int | None = 2
     stop_words: list[str] = ["the", "be", "to", "of", "and", "that", "have", "with"]
 
@@ -89,10 +93,28 @@ class FineWebConfig(_Section):
     enabled: bool = True
     line_punct_thr: float = 0.12
     line_punct_exclude_zero: bool = False
+    # true: a line ending in terminal punctuation then closing quotes or brackets ('...enough."')
+    # counts as terminated, as the FineWeb release's stop characters allowed. false: datatrove
+    # 0.10.1's rule (the last character must be terminal), which drops paragraphs of dialogue.
+    line_punct_after_closing: bool = True
     short_line_thr: float = 0.67
     short_line_length: int = 30
     char_duplicates_ratio: float = 0.01
     new_line_ratio: float = 0.3
+
+
+class ClassifierConfig(_Section):
+    """A fastText quality classifier (`tokenmill quality train`, or e.g. DCLM's) scoring every document."""
+
+    model_path: Path | None = None  # None: no classifier; quality_score stays null and stats say so
+    positive_label: str = "hq"  # quality_score = the probability of this label
+    min_score: float | None = Field(None, ge=0, le=1)  # documents scoring below it are rejected
+
+    @model_validator(mode="after")
+    def _min_score_needs_a_model(self) -> "ClassifierConfig":
+        if self.min_score is not None and self.model_path is None:
+            raise ValueError("quality.classifier.min_score is set but quality.classifier.model_path is not")
+        return self
 
 
 class QualityConfig(_Section):
@@ -100,6 +122,18 @@ class QualityConfig(_Section):
     gopher_quality: GopherQualityConfig = GopherQualityConfig()
     c4: C4Config = C4Config()
     fineweb: FineWebConfig = FineWebConfig()
+    classifier: ClassifierConfig = ClassifierConfig()
+    # Keep the full text of documents the quality rules or the classifier reject (table `filtered`),
+    # so `tokenmill ablate --variant NAME=all` can train on the corpus with the filters off.
+    keep_rejected_text: bool = False
+
+    @classmethod
+    def datatrove_identical(cls) -> "QualityConfig":
+        """The rules exactly as datatrove 0.10.1 runs them (its two known faults included)."""
+        return cls(
+            gopher_quality=GopherQualityConfig(alpha_words_ratio_over="tokens"),
+            fineweb=FineWebConfig(line_punct_after_closing=False),
+        )
 
 
 class DedupConfig(_Section):
@@ -135,12 +169,43 @@ class DedupConfig(_Section):
         return self.model_copy(update={"bands": bands, "rows": rows})
 
 
+class UrlFilterConfig(_Section):
+    # UT1-format list files (paths or fsspec URLs; one domain or scheme-less URL per line). None
+    # ships with tokenmill: see the README for where to get them. No lists and no words: the
+    # stage does not run.
+    blocklists: list[str] = []
+    allowlists: list[str] = []  # same format; an allowed domain or URL wins over every block rule
+    banned_words: list[str] = []  # a URL holding one of these as a word is rejected
+
+
+class PiiConfig(_Section):
+    enabled: bool = True  # on by default, as in FineWeb
+    emails: bool = True
+    ips: bool = True
+    only_public_ips: bool = True  # private, loopback and reserved addresses are not PII
+    # Used in turn within a document. FineWeb's (datatrove PIIFormatter's) defaults.
+    email_replacement: Annotated[list[str], Field(min_length=1)] = ["email@example.com", "firstname.lastname@example.org"]
+    ip_replacement: Annotated[list[str], Field(min_length=1)] = [
+        "22.214.171.124", "126.96.36.199", "188.8.131.52", "184.108.40.206", "220.127.116.11", "18.104.22.168"]
+    ipv6_replacement: Annotated[list[str], Field(min_length=1)] = ["2001:db8::1"]  # the documentation prefix
+
+
+class DecontaminateConfig(_Section):
+    # Evaluation files (JSONL, Parquet or text; paths or fsspec URLs): a document sharing any
+    # n-gram with them is rejected (`decontamination`) after dedup. Empty: the step does not run.
+    against: list[str] = []
+    ngram: int = Field(13, gt=0)  # words per n-gram, normalised as the dedup shingles are
+
+
 class BuildConfig(_Section):
     read: ReadConfig = ReadConfig()
     extract: ExtractConfig = ExtractConfig()
     langid: LangIdConfig = LangIdConfig()
     quality: QualityConfig = QualityConfig()
+    url_filter: UrlFilterConfig = UrlFilterConfig()
+    pii: PiiConfig = PiiConfig()
     dedup: DedupConfig = DedupConfig()
+    decontaminate: DecontaminateConfig = DecontaminateConfig()
     workers: int | None = Field(None, gt=0)  # processes; default: all cores
 
 

@@ -1,53 +1,73 @@
 """Exact duplicates across a whole dataset: the first document with a given normalised text wins.
 
 "First" is commit order, which is input order (see flows.build_corpus), so the survivor is the
-same on every run. The index maps text hash → kept id; it is rebuilt from the docs table at the
-start of a build, so a later build also drops copies of documents kept by earlier ones.
+same on every run. There is no index in memory: each input's hashes are joined against the
+`text_hash` column of the committed docs table (a streaming Polars scan that keeps only the
+matches), so memory follows the size of one input, not of the dataset, and a later build also
+drops copies of documents kept by earlier ones. Documents split but not yet committed (the flow
+may commit a few inputs together) are held in `pending` until `committed()` is called.
 """
 
 from __future__ import annotations
 
+import polars as pl
 import pyarrow as pa
 import pyarrow.compute as pc
-from deltalake import DeltaTable
-from deltalake.exceptions import TableNotFoundError
 
 from warehouse.layout import DatasetPaths
 from warehouse.schema import rejects_from_docs
+from warehouse.storage import find_delta, scan_delta
+
+
+MATCHES = {"text_hash": pl.Int64, "first": pl.String}
 
 
 class ExactDeduplicator:
-    def __init__(self, seen: dict[int, str] | None = None):
-        self.seen: dict[int, str] = seen or {}
+    def __init__(self, docs_path: str | None = None):
+        self.docs_path = docs_path  # None: no committed documents to compare with
+        self.pending = pl.DataFrame(schema=MATCHES)  # (text_hash, first) kept but not yet committed
 
     @classmethod
     def for_dataset(cls, ds: DatasetPaths) -> "ExactDeduplicator":
-        try:
-            table = DeltaTable(ds.docs).to_pyarrow_dataset()
-        except TableNotFoundError:
-            return cls()
-        seen: dict[int, str] = {}
-        for batch in table.to_batches(columns=["text_hash", "id"]):
-            seen.update(zip(batch.column("text_hash").to_pylist(), batch.column("id").to_pylist()))
-        return cls(seen)
+        return cls(ds.docs)
 
-    def split(self, docs: pa.Table) -> tuple[pa.Table, pa.Table, dict[int, str]]:
-        """(documents kept, rejection rows for the copies, new index entries).
+    def committed_matches(self, hashes: pl.Series) -> pl.DataFrame:
+        """(text_hash, first): the id of the committed document with each of these hashes, if any."""
+        if self.docs_path is None or hashes.is_empty() or find_delta(self.docs_path) is None:
+            return pl.DataFrame(schema=MATCHES)
+        return (
+            scan_delta(self.docs_path)
+            .select("text_hash", pl.col("id").alias("first"))
+            .filter(pl.col("text_hash").is_in(hashes.unique().implode()))
+            .collect(engine="streaming")
+        )
 
-        The index is not changed: the caller `remember`s the new entries before it splits the next
-        input's documents (the commit of both may come later, together).
+    def split(self, docs: pa.Table) -> tuple[pa.Table, pa.Table, pl.DataFrame]:
+        """(documents kept, rejection rows for the copies, the kept (text_hash, first) to `remember`).
+
+        Nothing is changed here: the caller `remember`s the kept entries before it splits the next
+        input's documents, and calls `committed()` once they are in the docs table.
         """
-        new: dict[int, str] = {}
-        keep, first_ids = [], []
-        for text_hash, doc_id in zip(docs.column("text_hash").to_pylist(), docs.column("id").to_pylist()):
-            first = self.seen.get(text_hash) or new.setdefault(text_hash, doc_id)
-            keep.append(first == doc_id)  # the same id again is a re-commit of the same document
-            first_ids.append(first)
-        mask = pa.array(keep, pa.bool_())
-        copies = docs.filter(pc.invert(mask))
-        rejects = rejects_from_docs(copies, "exact_dedup", "exact_duplicate",
-                                    [first for first, kept in zip(first_ids, keep) if not kept])
-        return docs.filter(mask), rejects, new
+        frame = pl.from_arrow(docs.select(["text_hash", "id"]))
+        # Who came first, in commit order: committed documents, then pending ones, then this input's.
+        earlier = pl.concat([
+            self.committed_matches(frame["text_hash"]),
+            self.pending,
+            frame.select("text_hash", pl.col("id").alias("first")),
+        ]).unique("text_hash", keep="first", maintain_order=True)
+        resolved = frame.join(earlier, on="text_hash", how="left", maintain_order="left", nulls_equal=True).with_columns(
+            # The same id again is a re-commit of the same document (rows a killed run left): kept.
+            (pl.col("first") == pl.col("id")).alias("kept")
+        )
+        kept = resolved["kept"].to_arrow()
+        rejects = rejects_from_docs(docs.filter(pc.invert(kept)), "exact_dedup", "exact_duplicate",
+                                    resolved.filter(~pl.col("kept"))["first"].to_list())
+        return docs.filter(kept), rejects, resolved.filter("kept").select("text_hash", "first")
 
-    def remember(self, entries: dict[int, str]) -> None:
-        self.seen.update(entries)
+    def remember(self, entries: pl.DataFrame) -> None:
+        """Documents kept by `split` whose commit is still to come."""
+        self.pending = pl.concat([self.pending, entries])
+
+    def committed(self) -> None:
+        """Everything remembered is in the docs table now, where `split` finds it."""
+        self.pending = self.pending.clear()

@@ -11,20 +11,14 @@ when the top language is wanted and its probability is above `min_score` (strict
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 
 from pipeline.config import LangIdConfig
+from pipeline.fasttext_model import load_model, predict
 from pipeline.records import Document, Rejection
 from pipeline.stage import Stage
-from warehouse.errors import MissingFileError
 
-_LABEL_PREFIX = "__label__"
 UNKNOWN_LANGUAGE = "unknown"  # label of a text the model returns nothing for (empty input)
-
-# One loaded model per path and per process: loading takes ~50 ms and the model is read-only, so
-# every LanguageIdentifier in a worker process shares it. Worker processes load their own copy.
-_MODELS: dict[Path, object] = {}
 
 
 def default_model_path() -> Path:
@@ -43,21 +37,6 @@ def default_model_path() -> Path:
     return Path(next(iter(spec.submodule_search_locations))) / "resources" / "lid.176.ftz"
 
 
-def _load_model(path: Path):
-    model = _MODELS.get(path)
-    if model is None:
-        if not path.is_file():
-            raise MissingFileError(
-                f"fastText language-id model not found: {path}; set langid.model_path in the build "
-                "config (LangIdConfig.model_path) to a lid.176.ftz / lid.176.bin file"
-            )
-        import fasttext
-
-        model = fasttext.load_model(os.fspath(path))
-        _MODELS[path] = model
-    return model
-
-
 class LanguageIdentifier:
     """Predicts a document's language and says whether the build keeps it."""
 
@@ -72,7 +51,10 @@ class LanguageIdentifier:
         # Loaded on first use, not in __init__, so an identifier built in a parent process and
         # pickled to workers carries no model and each worker loads it once.
         if self._model is None:
-            self._model = _load_model(self.model_path)
+            self._model = load_model(
+                self.model_path,
+                "set langid.model_path in the build config (LangIdConfig.model_path) to a lid.176.ftz / lid.176.bin file",
+            )
         return self._model
 
     def __getstate__(self):
@@ -84,24 +66,13 @@ class LanguageIdentifier:
     def predict(self, text: str) -> tuple[str, float]:
         """Most probable language of `text` and its probability, e.g. ("en", 0.97).
 
-        fastText reads one line only (it stops at the first newline, which it takes as the end of
-        the input), so newlines become spaces and the whole document is classified, as datatrove
-        does. The trailing "\\n" is what fasttext's own Python `predict` appends: it adds the EOS
-        token the model was trained with.
-
-        We call the C++ binding `model.f.predict` directly: fasttext 0.9.3's Python `predict`
-        ends with `np.array(probs, copy=False)`, which numpy 2 refuses ("Unable to avoid copy").
-        The binding returns [(probability, "__label__xx"), ...] and involves no numpy. The text is
-        passed as UTF-8 bytes (the binding accepts bytes for its std::string argument) with
-        unencodable characters (lone surrogates from broken input) replaced, so no input raises.
+        The whole document is classified as one line, as datatrove does (see
+        pipeline.fasttext_model.predict, which also works around fasttext's numpy-2 failure).
         """
-        line = text.replace("\n", " ") + "\n"
-        predictions = self.model.f.predict(line.encode("utf-8", "replace"), 1, 0.0, "replace")
+        predictions = predict(self.model, text, 1)
         if not predictions:
             return UNKNOWN_LANGUAGE, 0.0
-        probability, label = predictions[0]
-        # fastText's softmax can exceed 1 by a rounding error; a probability column stays in [0, 1].
-        return label.removeprefix(_LABEL_PREFIX), min(float(probability), 1.0)
+        return predictions[0]
 
     def reject_reason(self, lang: str, score: float) -> str | None:
         """None when the build keeps a document of this language and score, else the reason code.

@@ -19,23 +19,42 @@ from typing import Protocol
 import pyarrow as pa
 
 from pipeline.config import BuildConfig
+from pipeline import pii
 from pipeline.extract import ExtractStage
 from pipeline.langid import LangIdStage
+from pipeline.pii import PiiStage
 from pipeline.quality import Q_COLUMNS, QualityStage
+from pipeline.quality.classifier import ClassifierStage
 from pipeline.readers import InputUnit, read_unit
 from pipeline.records import Document, RawRecord, Rejection, is_environmental
 from pipeline.stage import Stage
 from pipeline.textnorm import normalized_text_hash
+from pipeline.url_filter import UrlFilterStage
 from warehouse.errors import TokenmillError
-from warehouse.schema import REJECTS_SCHEMA, STAGES_SCHEMA, docs_schema
+from warehouse.schema import REJECTS_SCHEMA, STAGES_SCHEMA, docs_schema, filtered_schema
 
-DOCS_SCHEMA = docs_schema(Q_COLUMNS)
+# The signal columns of a document: the quality rules' and the PII redaction counts.
+SIGNAL_COLUMNS = [*Q_COLUMNS, *pii.COLUMNS]
+DOCS_SCHEMA = docs_schema(SIGNAL_COLUMNS)
+FILTERED_SCHEMA = filtered_schema(SIGNAL_COLUMNS)
+# Stages whose rejected documents keep their full text with `[quality] keep_rejected_text = true`:
+# what an ablation's "all" variant (filters off) trains on besides the kept documents.
+FILTER_STAGES = ("quality", "classifier")
 
 
 def document_stages(cfg: BuildConfig) -> list[Stage]:
     """The per-record stages, in the order a record meets them (after `read`). A new stage
     (`pipeline.stage.Stage`) is one line here."""
-    return [ExtractStage(cfg.extract), LangIdStage(cfg.langid), QualityStage(cfg.quality)]
+    url_filter = UrlFilterStage(cfg.url_filter)
+    classifier = cfg.quality.classifier
+    return [
+        *([url_filter] if url_filter.filter.active else []),  # on the URL, before extraction is paid for
+        ExtractStage(cfg.extract),
+        LangIdStage(cfg.langid),
+        QualityStage(cfg.quality),
+        *([ClassifierStage(classifier)] if classifier.model_path is not None else []),  # quality_score
+        *([PiiStage(cfg.pii)] if cfg.pii.enabled else []),  # after the rules judged the original text
+    ]
 
 
 @dataclass
@@ -52,6 +71,7 @@ class UnitOutput:
     unit: InputUnit
     docs: list[dict] = field(default_factory=list)
     rejects: list[dict] = field(default_factory=list)
+    filtered: list[dict] = field(default_factory=list)  # full rows of quality-rejected documents (opt-in)
     stages: dict[str, StageCounter] = field(default_factory=lambda: defaultdict(StageCounter))
     seconds: float = 0.0
 
@@ -64,6 +84,9 @@ class UnitOutput:
 
     def rejects_table(self) -> pa.Table:
         return pa.Table.from_pylist(self.rejects, schema=REJECTS_SCHEMA)
+
+    def filtered_table(self) -> pa.Table:
+        return pa.Table.from_pylist(self.filtered, schema=FILTERED_SCHEMA)
 
     def stages_table(self, build_id: str) -> pa.Table:
         rows = [
@@ -101,6 +124,8 @@ class DocumentPipeline:
     def __init__(self, cfg: BuildConfig):
         self.cfg = cfg
         self.stages = document_stages(cfg)
+        self.keep_rejected_text = cfg.quality.keep_rejected_text
+        self.scorer = next((s.classifier for s in self.stages if isinstance(s, ClassifierStage)), None)
 
     def process_unit(self, unit: InputUnit, watch: RecordWatch | None = None) -> UnitOutput:
         """Read and process one input; never raises for bad input. It raises for a failure of the
@@ -164,11 +189,20 @@ class DocumentPipeline:
             counter.seconds += time.perf_counter() - t0
             if isinstance(result, Rejection):
                 counter.dropped += 1
+                if self.keep_rejected_text and stage.name in FILTER_STAGES and result.reason != "internal_error":
+                    out.filtered.append(self._filtered_row(doc, result))
                 break
             doc = result
         if watch is not None:
             watch.idle()
         return result
+
+    def _filtered_row(self, doc: Document, rejection: Rejection) -> dict:
+        """The full row of a document a quality rule or the classifier rejected, scored when a
+        classifier is configured (so an ablation can filter the unfiltered corpus by score too)."""
+        if doc.quality_score is None and self.scorer is not None:
+            doc.quality_score = self.scorer.score(doc.text)
+        return {**document_row(doc), "stage": rejection.stage, "reason": rejection.reason}
 
     def check(self) -> None:
         """Run every stage once on a probe page, so a missing or broken model, or a setting a stage
@@ -229,7 +263,7 @@ def document_row(doc: Document) -> dict:
         "n_chars": len(text),
         "n_words": len(text.split()),
         **doc.signals,
-        "quality_score": None,
+        "quality_score": doc.quality_score,
         "dup_cluster": None,
         "text_hash": normalized_text_hash(text),
     }

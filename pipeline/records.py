@@ -49,7 +49,8 @@ class Document:
     """A record on its way through the per-record stages; each stage fills its fields.
 
     extract sets `text` (None until then), `title` and `published_at`; langid `lang` and
-    `lang_score`; quality the `q_*` `signals` and may rewrite `text` (C4 drops lines).
+    `lang_score`; quality the `q_*` `signals` and may rewrite `text` (C4 drops lines); classifier
+    `quality_score`.
     """
 
     record: RawRecord
@@ -59,6 +60,7 @@ class Document:
     lang: str | None = None
     lang_score: float | None = None
     signals: dict[str, float | None] = field(default_factory=dict)
+    quality_score: float | None = None  # the classifier stage's p(positive); None without a classifier
 
 
 @dataclass(slots=True)

@@ -38,6 +38,22 @@ def fixtures() -> Path:
     return FIXTURES
 
 
+def _build_plain(inputs: list[str], ds, cfg) -> None:
+    """A build's per-input processing and commits, in this process, without Prefect or near dedup:
+    for tests that need a real built dataset fast."""
+    from flows.build_steps import commit_inputs, commit_tables, run_units
+    from pipeline.readers import expand_inputs
+
+    for out in run_units(expand_inputs(inputs), cfg, workers=1):
+        tables, _ = commit_tables(out, None, "test-build", cfg.quality.keep_rejected_text)
+        commit_inputs(ds, [out.unit.key], tables)
+
+
+@pytest.fixture(scope="session")
+def build_plain():
+    return _build_plain
+
+
 def pytest_collection_modifyitems(config, items):
     """Tests marked `cuda` skip, saying why, where torch sees no GPU (CI never has one)."""
     cuda_tests = [item for item in items if "cuda" in item.keywords]

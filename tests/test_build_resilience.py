@@ -53,18 +53,7 @@ def test_a_jsonl_line_with_a_lone_surrogate_is_one_reject_and_the_build_goes_on(
 
 
 # The opening of A Tale of Two Cities (Dickens, 1859; public domain): prose every filter keeps.
-DICKENS = (
-    "It was the best of times, it was the worst of times, it was the age of wisdom, it was the age of "
-    "foolishness, it was the epoch of belief, it was the epoch of incredulity, it was the season of Light, "
-    "it was the season of Darkness, it was the spring of hope, it was the winter of despair.\n"
-    "We had everything before us, we had nothing before us, we were all going direct to Heaven, we were all "
-    "going direct the other way.\nIn short, the period was so far like the present period, that some of its "
-    "noisiest authorities insisted on its being received, for good or for evil, in the superlative degree "
-    "of comparison only.\nThere were a king with a large jaw and a queen with a plain face, on the throne of "
-    "England; there were a king with a large jaw and a queen with a fair face, on the throne of France.\n"
-    "In both countries it was clearer than crystal to the lords of the State preserves of loaves and "
-    "fishes, that things in general were settled for ever.\n"
-)
+DICKENS = (REPO / "tests" / "fixtures" / "prose" / "tale_of_two_cities_opening.txt").read_text()
 
 
 def prose(n: int) -> str:

@@ -77,3 +77,23 @@ def test_two_concurrent_builds_of_one_dataset_give_one_clean_dataset(tmp_path):
     assert rows.is_duplicated().sum() == 0
     assert rows.height == shards["records"].sum()
     assert scan(ds).select(pl.col("text_hash").is_duplicated().sum()).collect().item() == 0
+
+
+def test_on_a_remote_file_system_a_lease_not_renewed_is_taken_over_and_a_live_one_is_not():
+    import json as _json
+
+    import fsspec
+
+    ds = DatasetPaths("memory://chaos-lease", "d")
+    fs = fsspec.filesystem("memory")
+    lease = "/chaos-lease/d/_writer.lease"
+    fs.makedirs("/chaos-lease/d", exist_ok=True)
+    rival = {"token": "rival", "what": "a build elsewhere", "host": "other", "pid": 1, "since": "then"}
+    fs.pipe(lease, _json.dumps({**rival, "renewed": time.time()}).encode())
+    with pytest.raises(DatasetBusy, match="a build elsewhere"):
+        with writer_lock(ds, "me"):
+            pass
+    fs.pipe(lease, _json.dumps({**rival, "renewed": time.time() - 3600}).encode())  # its holder died
+    with writer_lock(ds, "me"):
+        assert _json.loads(fs.cat(lease))["what"] == "me"
+    assert not fs.exists(lease)

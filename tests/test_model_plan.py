@@ -108,3 +108,13 @@ def test_more_time_buys_a_bigger_model_and_a_longer_context():
 def test_tokens_per_parameter_run_from_the_short_run_measurement_to_chinchilla():
     assert tokens_per_param(1e12) == pytest.approx(4.0) and tokens_per_param(1e20) == pytest.approx(20.0)
     assert 4.0 < tokens_per_param(1e15) < 20.0
+
+
+def test_eight_gpus_plan_a_bigger_model_and_split_its_batch():
+    one = plan_run(3600, 989.4e12, "cuda", 50_257, 9_000_000_000)
+    eight = plan_run(3600, 989.4e12, "cuda", 50_257, 9_000_000_000, world_size=8)
+    assert count_params(eight.config) > 2 * count_params(one.config)
+    f = eight.fields
+    step_tokens = f["batch_size"] * f["grad_accum"] * 8 * f["model"]["block_size"]
+    assert step_tokens >= 8 * f["model"]["block_size"] and step_tokens & (step_tokens - 1) == 0  # a power of two
+    assert "8 x cuda" in eight.reasons[0]

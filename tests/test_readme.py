@@ -43,7 +43,10 @@ def test_every_command_and_option_of_the_synopsis_exists():
     documented = synopsis()
     assert {"build", "stats", "extract", "dedup", "tokenize", "train", "sample", "plan"} <= set(documented)
     for name, words in documented.items():
-        options = {opt for param in commands[name].params for opt in (*param.opts, *param.secondary_opts)}
+        command = commands[name]
+        if hasattr(command, "commands"):  # a command group (`tokenmill quality train`): its subcommand
+            command = command.commands[words[1]]
+        options = {opt for param in command.params for opt in (*param.opts, *param.secondary_opts)}
         named = set(re.findall(r"--[a-z][a-z-]*", " ".join(words)))
         assert named <= options, (name, named - options)
 
@@ -58,11 +61,15 @@ def test_each_synopsis_command_runs_on_the_bundled_sample(tmp_path, monkeypatch)
     warc = REPO / "sample" / "warc" / "cc-main-2024-22_whirlwind_1page.warc.gz"
     recrawl = REPO / "sample" / "warc" / "bl-ukwa-2014_BL-20140325122341434_10resp_55revisit.warc.gz"
     dataset, tokens, run = f"{tmp_path}/wh/sample", tmp_path / "tok", tmp_path / "run"
-    monkeypatch.setenv("TOKENMILL_WAREHOUSE", str(tmp_path / "wh"))  # build honours it, as serve does
+    monkeypatch.setenv("TOKENMILL_WAREHOUSE", str(tmp_path / "wh"))  # build honours it, as the deployments do
     assert "build " in ok(["build", REPO / "sample" / "html", recrawl, "--dataset", "sample", "--workers", "1"])
     assert "funnel" in ok(["stats", dataset])
     assert "Escopete" in ok(["extract", warc])
     assert "near-dedup:" in ok(["dedup", dataset])
+    assert ok(["report", dataset, "--out", tmp_path / "report.html"]).strip() == str(tmp_path / "report.html")
+    assert "decontamination:" in ok(["decontaminate", dataset, "--against", REPO / "sample" / "README.md", "--ngram", 13])
+    assert "exported docs version" in ok(["export", dataset, "--format", "jsonl", "--out", tmp_path / "export",
+                                          "--shard-mb", 1])
     assert (tmp_path / "wh" / "sample" / "docs").is_dir() and not (REPO / "data" / "warehouse" / "sample").exists()
     ok(["tokenize", "--dataset", dataset, "--out", tokens, "--vocab-size", 512, "--model-type", "bpe", "--val-fraction", 0.2])
     assert "steps" in ok(["train", tokens, "--out", run, "--preset", "tiny", "--max-tokens", 2048, "--max-seconds", 60])

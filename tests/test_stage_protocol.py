@@ -55,7 +55,7 @@ def test_a_new_stage_is_one_class_and_the_runner_counts_it(unit, baseline):
     assert all(r["reason"] == "over_2000_chars" and r["excerpt"] for r in rejected)
     assert out.records == baseline.records  # every record still in exactly one table
     rows = out.stages_table("b").to_pylist()
-    assert [r["stage"] for r in rows] == ["read", "extract", "langid", "quality", "too_long"]
+    assert [r["stage"] for r in rows] == ["read", "extract", "langid", "quality", "pii", "too_long"]
 
 
 def test_a_stage_that_raises_rejects_the_record_as_internal_error(unit, baseline):

@@ -18,11 +18,11 @@ from datetime import datetime, timezone
 
 import polars as pl
 import pyarrow as pa
-from deltalake import DeltaTable, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake import DeltaTable
 
 from warehouse.layout import DatasetPaths
 from warehouse.schema import BUILDS_SCHEMA, REJECTS_SCHEMA, SHARDS_SCHEMA, STAGES_SCHEMA, rejects_from_docs
+from warehouse.storage import append_delta, find_delta, open_delta, scan_delta
 
 
 def _sql_str(value: str) -> str:
@@ -34,15 +34,12 @@ def _in_predicate(column: str, values: Iterable[str]) -> str:
 
 
 def _table(path: str) -> DeltaTable | None:
-    try:
-        return DeltaTable(path)
-    except TableNotFoundError:
-        return None
+    return find_delta(path)
 
 
 def _append(path: str, data: pa.Table, schema: pa.Schema) -> None:
     # An empty append still creates the table on first use, so readers always find all tables.
-    write_deltalake(path, data.cast(schema), mode="append")
+    append_delta(path, data.cast(schema))
 
 
 def committed_sources(ds: DatasetPaths) -> set[str]:
@@ -83,7 +80,7 @@ def _sources_with_rows(ds: DatasetPaths, sources: list[str]) -> set[str]:
     found: set[str] = set()
     for path in (ds.docs, ds.rejects):
         if _table(path) is not None:
-            rows = pl.scan_delta(path).select("source").filter(pl.col("source").is_in(sources)).unique().collect()
+            rows = scan_delta(path).select("source").filter(pl.col("source").is_in(sources)).unique().collect()
             found.update(rows["source"].to_list())
     return found
 
@@ -93,7 +90,7 @@ def sources_with_reasons(ds: DatasetPaths, sources: Iterable[str], reasons: Iter
     sources = list(sources)
     if not sources or _table(ds.rejects) is None:
         return set()
-    rows = (pl.scan_delta(ds.rejects).filter(pl.col("source").is_in(sources) & pl.col("reason").is_in(list(reasons)))
+    rows = (scan_delta(ds.rejects).filter(pl.col("source").is_in(sources) & pl.col("reason").is_in(list(reasons)))
             .select("source").unique().collect())
     return set(rows["source"].to_list())
 
@@ -105,7 +102,7 @@ def remove_partial(ds: DatasetPaths, paths: Iterable[str]) -> None:
     paths = list(paths)
     if not paths:
         return
-    for path in (ds.shards, ds.docs, ds.rejects, ds.stages):
+    for path in (ds.shards, ds.docs, ds.rejects, ds.filtered, ds.stages):
         table = _table(path)
         if table is not None:
             table.delete(_in_predicate("source", paths))
@@ -119,12 +116,16 @@ def commit_shard(
     stages: pa.Table,
     shard: pa.Table,
     docs_schema: pa.Schema,
+    filtered: pa.Table | None = None,
 ) -> None:
-    """Commit some inputs' output: docs, rejects, stages, then their marker rows (see module doc).
-    Rows are keyed by `source`, the input's key (a file's own path, or an `hf:` dataset)."""
+    """Commit some inputs' output: docs, rejects, filtered (when kept), stages, then their marker
+    rows (see module doc). Rows are keyed by `source`, the input's key (a file's own path, or an
+    `hf:` dataset)."""
     remove_partial(ds, keys)
     _append(ds.docs, docs, docs_schema)
     _append(ds.rejects, rejects, REJECTS_SCHEMA)
+    if filtered is not None:
+        _append(ds.filtered, filtered, filtered.schema)
     _append(ds.stages, stages, STAGES_SCHEMA)
     _append(ds.shards, shard, SHARDS_SCHEMA)
 
@@ -172,7 +173,7 @@ def move_to_rejects(ds: DatasetPaths, removed: pa.Table, stage: str, reason: str
     rows = pa.table({"id": pa.array([], pa.string())})
     if removed.num_rows:
         rows = (
-            pl.scan_delta(ds.docs)
+            scan_delta(ds.docs)
             .filter(pl.col("id").is_in(removed.column("id").to_pylist()))
             .select("id", "url", "source", "source_offset", "text")
             .collect()
@@ -181,7 +182,7 @@ def move_to_rejects(ds: DatasetPaths, removed: pa.Table, stage: str, reason: str
         detail = dict(zip(removed.column("id").to_pylist(), removed.column("detail").to_pylist()))
         rejected = rejects_from_docs(rows, stage, reason, [detail[i] for i in rows.column("id").to_pylist()])
         (
-            DeltaTable(ds.rejects)
+            open_delta(ds.rejects)
             .merge(rejected, "t.id = s.id AND t.stage = s.stage", source_alias="s", target_alias="t")
             .when_not_matched_insert_all()
             .execute()
@@ -191,7 +192,7 @@ def move_to_rejects(ds: DatasetPaths, removed: pa.Table, stage: str, reason: str
     if sum(t.num_rows for t in changes):
         # A merge, not `delete(id IN (...))`: a corpus-scale list of ids does not fit a SQL predicate.
         (
-            DeltaTable(ds.docs)
+            open_delta(ds.docs)
             .merge(pa.concat_tables(changes), "t.id = s.id", source_alias="s", target_alias="t")
             .when_matched_delete(predicate="s.dup_cluster IS NULL")
             .when_matched_update({"dup_cluster": "s.dup_cluster"}, predicate="s.dup_cluster IS NOT NULL")

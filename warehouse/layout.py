@@ -4,6 +4,7 @@
 <root>/<dataset>/rejects/             Delta table of rejected records
 <root>/<dataset>/stats/shards/        one row per committed input (the commit marker)
 <root>/<dataset>/stats/stages/        one row per (input, stage)
+<root>/<dataset>/filtered/            opt-in: full rows of documents the quality rules/classifier rejected
 <root>/<dataset>/builds/              one row per build: versions a model's lineage points at
 <root>/<dataset>/dedup/               MinHash band signatures per shard (near-duplicate stage)
 <root>/<dataset>/tokens/<tokenizer>/  tokenizer.model, train.bin, val.bin, *.idx, meta.json
@@ -57,6 +58,10 @@ class DatasetPaths:
     @property
     def stages(self) -> str:
         return join(self.base, "stats", "stages")
+
+    @property
+    def filtered(self) -> str:
+        return join(self.base, "filtered")
 
     @property
     def builds(self) -> str:

@@ -39,6 +39,12 @@ def docs_schema(q_columns: list[str]) -> pa.Schema:
     return pa.schema(DOC_HEAD + [pa.field(c, pa.float32()) for c in q_columns] + DOC_TAIL)
 
 
+def filtered_schema(q_columns: list[str]) -> pa.Schema:
+    """The `filtered` table (opt-in: `[quality] keep_rejected_text`): the full docs row of each
+    document a quality rule or the classifier rejected, then the stage and reason that rejected it."""
+    return pa.schema([*docs_schema(q_columns), pa.field("stage", pa.string()), pa.field("reason", pa.string())])
+
+
 REJECTS_SCHEMA = pa.schema(
     [
         pa.field("id", pa.string(), nullable=False),

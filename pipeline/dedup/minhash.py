@@ -126,11 +126,23 @@ def shingle_hashes(texts: pa.Array | pa.ChunkedArray | list[str], ngram: int = 5
     Distinct shingles of one document collide with probability ~ m^2 / 2^65 (m shingles): never,
     in practice, so Jaccard on these sets is the Jaccard of the shingle sets.
     """
+    flat, doc_offsets, _ = flat_shingle_hashes(texts, ngram)
+    return [np.unique(flat[doc_offsets[d] : doc_offsets[d + 1]]) for d in range(len(doc_offsets) - 1)]
+
+
+def flat_shingle_hashes(
+    texts: pa.Array | pa.ChunkedArray | list[str], ngram: int = 5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every shingle's 64-bit SHA-1 prefix, flat in text order (uint64), per-text offsets into
+    them, and each text's number of normalised words (a text under `ngram` words has one shingle,
+    all of it)."""
     if not isinstance(texts, (pa.Array, pa.ChunkedArray)):
         texts = pa.array(texts, pa.large_string())
     data, offsets = normalised_buffers(texts)
     flat, doc_offsets = _shingle_hash_kernel(data, offsets, ngram)
-    return [np.unique(flat[doc_offsets[d] : doc_offsets[d + 1]]) for d in range(len(doc_offsets) - 1)]
+    spaces = np.concatenate(([0], np.cumsum(data == 0x20)))
+    words = np.where(offsets[1:] > offsets[:-1], spaces[offsets[1:]] - spaces[offsets[:-1]] + 1, 0)
+    return flat, doc_offsets, words
 
 
 def hash_set_jaccard(a: np.ndarray, b: np.ndarray) -> float:

@@ -85,9 +85,10 @@ class QualityStage(Stage):
 
     def __call__(self, doc: Document) -> Document | Rejection:
         result = self.filter(doc.text)
+        doc.signals = result.signals  # also on a rejected document: its `filtered` row shows why
         if result.reason is not None:
             return self.reject(doc, result.reason, result.detail, result.text)
-        doc.text, doc.signals = result.text, result.signals
+        doc.text = result.text
         return doc
 
 

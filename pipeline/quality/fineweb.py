@@ -6,8 +6,9 @@ Lines are the text's "\\n"-separated lines that are not blank.
 
 Signals:
 - q_fineweb_line_punct_ratio: lines ending in terminal punctuation (".", "!", "?" and their
-  equivalents in other scripts); rejects below line_punct_thr (unless 0 and
-  line_punct_exclude_zero);
+  equivalents in other scripts), by default also when closing quotes or brackets follow it
+  ('...enough."'; line_punct_after_closing=false is datatrove's last-character rule); rejects
+  below line_punct_thr (unless 0 and line_punct_exclude_zero);
 - q_fineweb_short_line_ratio: lines of at most short_line_length characters; rejects above
   short_line_thr;
 - q_fineweb_char_dup_ratio: characters in lines repeating an earlier line, over all non-newline
@@ -22,7 +23,9 @@ from __future__ import annotations
 
 from pipeline.config import FineWebConfig
 from pipeline.quality.gopher_repetition import duplicates
-from pipeline.quality.words import TERMINAL_PUNCTUATION, DocumentWords
+from pipeline.quality.words import CLOSING_QUOTES_BRACKETS, TERMINAL_PUNCTUATION, DocumentWords
+
+_CLOSING_OR_SPACE = CLOSING_QUOTES_BRACKETS + " \t\r"
 
 COLUMNS = [
     "q_fineweb_line_punct_ratio",
@@ -40,7 +43,11 @@ def check(doc: DocumentWords, cfg: FineWebConfig) -> tuple[dict[str, float | Non
         return dict.fromkeys(COLUMNS), "empty", "no non-blank line"
     n_lines = len(lines)
     # every terminal punctuation mark is one character, so a set lookup replaces endswith(tuple)
-    n_punct_end = sum(1 for line in lines if line[-1] in TERMINAL_PUNCTUATION)
+    if cfg.line_punct_after_closing:
+        ends = (line.rstrip(_CLOSING_OR_SPACE)[-1:] for line in lines)
+        n_punct_end = sum(1 for end in ends if end in TERMINAL_PUNCTUATION)
+    else:
+        n_punct_end = sum(1 for line in lines if line[-1] in TERMINAL_PUNCTUATION)
     n_short = sum(1 for line in lines if len(line) <= cfg.short_line_length)
     _, dup_chars = duplicates(lines)
     signals: dict[str, float | None] = {

@@ -13,10 +13,10 @@ Signals:
   punctuation tokens included (both against max_symbol_word_ratio);
 - q_gopher_bullet_lines_ratio: lines starting with "•" or "-" (max_bullet_lines_ratio);
 - q_gopher_ellipsis_lines_ratio: lines ending with "..." or "…" (max_ellipsis_lines_ratio);
-- q_gopher_alpha_words_ratio: words with a letter over all words (rejects below
-  max_non_alpha_words_ratio). As in datatrove, the denominator counts punctuation tokens as
-  words, so prose with much punctuation (dialogue, tokenised text) scores lower than the
-  Gopher paper's definition would give;
+- q_gopher_alpha_words_ratio: real words with a letter over all real words, as the Gopher paper
+  defines it (rejects below max_non_alpha_words_ratio). alpha_words_ratio_over="tokens" gives
+  datatrove's ratio instead, whose denominator counts punctuation tokens as words, so prose with
+  much punctuation (dialogue, tokenised text such as WikiText) scores lower;
 - q_gopher_stop_words: how many distinct stop words occur, case-sensitively (min_stop_words).
 
 Reason codes (datatrove's in brackets): min_doc_words (gopher_short_doc), max_doc_words
@@ -71,14 +71,17 @@ def check(doc: DocumentWords, cfg: GopherQualityConfig) -> tuple[dict[str, float
     text = doc.text
     counts = Counter(doc.words)
     n_tokens = len(doc.words)
-    n_real = real_chars = n_alpha = 0
+    n_real = real_chars = n_alpha = n_alpha_real = 0
     for word, count in counts.items():
         flags = _flags(word)
         if flags & _REAL_WORD:
             n_real += count
             real_chars += count * len(word)
+            if flags & _HAS_ALPHA:
+                n_alpha_real += count
         if flags & _HAS_ALPHA:
             n_alpha += count
+    alpha_ratio = _ratio(n_alpha_real, n_real) if cfg.alpha_words_ratio_over == "words" else _ratio(n_alpha, n_tokens)
     lines = doc.lines
     n_bullets = sum(1 for line in lines if line.lstrip().startswith(("•", "-")))
     n_ellipsis_end = sum(1 for line in lines if line.rstrip().endswith(("...", "…")))
@@ -90,7 +93,7 @@ def check(doc: DocumentWords, cfg: GopherQualityConfig) -> tuple[dict[str, float
         "q_gopher_ellipsis_word_ratio": _ratio(text.count("...") + text.count("…"), n_tokens),
         "q_gopher_bullet_lines_ratio": _ratio(n_bullets, len(lines)),
         "q_gopher_ellipsis_lines_ratio": _ratio(n_ellipsis_end, len(lines)),
-        "q_gopher_alpha_words_ratio": _ratio(n_alpha, n_tokens),
+        "q_gopher_alpha_words_ratio": alpha_ratio,
         "q_gopher_stop_words": float(len(counts.keys() & set(cfg.stop_words))),
     }
     mean_len = signals["q_gopher_mean_word_len"] if n_real else None  # numpy's mean of nothing is nan

@@ -60,6 +60,9 @@ TERMINAL_PUNCTUATION = SENTENCE_END_CHARS | _code_points(
     "61d-61e 837 839 83d-83e 17d4-17d6 17d9-17da 1b7d-1b7e 2e53-2e54 10f55-10f59 10f86-10f89 "
     "11944 11946 11ef7-11ef8 11f43-11f44 16e98"
 )
+# Closing quotation marks and brackets that may follow a sentence's terminal punctuation
+# ('enough."', '(see above.)'): FineWeb's line rule looks through them unless configured as datatrove.
+CLOSING_QUOTES_BRACKETS = "\"'”’»›)]}）］｝」』】〉》〕"
 # datatrove's PUNCTUATION_SET: a word made only of these is a "symbol", not a word, for Gopher.
 PUNCTUATION_CHARS = (
     "!/—”:％１〈&(、━\\【#%「」，】；+^]~“《„';’{|∶´[=-`*．（–？！：$～«〉,><》)?）。…@_.\"}►»"
