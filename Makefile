@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test chaos bench bench-gpu clean
+.PHONY: install browser demo test chaos bench bench-gpu clean
 
 install: $(STAMP)
 
@@ -22,7 +22,14 @@ $(STAMP): pyproject.toml
 demo: install
 	$(PY) -m flows.demo
 
-test: install
+# Headless Chromium renders `tokenmill report`'s page in tests/test_report.py. Installed from Debian
+# when missing and apt-get can (root, as on CI); elsewhere that test skips, naming the reason.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "chromium could not be installed: tests/test_report.py will skip its rendering test"
+
+test: install browser
 	$(PY) -m pytest
 
 # Builds, tokenizer packs and training runs SIGKILLed at random moments, re-run and compared with

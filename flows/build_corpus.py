@@ -22,8 +22,15 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from flows import events
+from flows.artifacts import publish_build
+from flows.dataset_limit import one_build_per_dataset
 from flows.decontaminate import decontaminate
 from flows.near_dedup import near_dedup
+from flows.run_logger import run_logger
+from flows.settings import absolute
+from flows.on_dask import dask_address as resolve_dask_address
+from flows.on_dask import run_on_dask
 from pipeline.config import BuildConfig
 from pipeline.decontaminate import DecontaminationReport, check_evaluation_files
 from pipeline.dedup import DedupReport
@@ -87,6 +94,8 @@ def commit_group(ds: DatasetPaths, group: list[tuple[UnitOutput, dict[str, pa.Ta
                  dedup: ExactDeduplicator | None) -> None:
     tables = {name: pa.concat_tables([t[name] for _, t in group]) for name in group[0][1]}
     commit_inputs(ds, [out.unit.key for out, _ in group], tables)
+    run_logger().info("committed %d input(s), %d records, %d docs: %s", len(group), sum(o.records for o, _ in group),
+                      tables["docs"].num_rows, ", ".join(out.unit.key for out, _ in group))
     if dedup is not None:
         dedup.committed()  # their documents are in the docs table now, where the next split looks
 
@@ -125,13 +134,19 @@ def commit_tables(out: UnitOutput, dedup: ExactDeduplicator | None, build_id: st
     return tables, new_hashes
 
 
-def run_units(units: list[InputUnit], cfg: BuildConfig, workers: int) -> Iterator[UnitOutput | UnitFailure]:
+def run_units(units: list[InputUnit], cfg: BuildConfig, workers: int, runner: str = "process",
+              dask_address: str | None = None) -> Iterator[UnitOutput | UnitFailure]:
     """Each unit's output in input order, up to `workers` units at once, in worker processes that a
-    record past its time budget, or one that kills them, cannot hold up (pipeline.workers)."""
+    record past its time budget, or one that kills them, cannot hold up (pipeline.workers): a pool
+    of this process (`runner` "process"), or one `process-input` task per unit on Dask (`runner`
+    "dask": a LocalCluster of `workers`, or the cluster at `dask_address`; flows.on_dask)."""
+    if runner == "dask" or dask_address:
+        return run_on_dask(units, cfg, workers, dask_address)
     return run_supervised(units, cfg, workers)
 
 
 @flow(name="build-corpus", log_prints=True)
+@one_build_per_dataset
 def build_corpus(
     inputs: list[str],
     warehouse: str = DEFAULT_ROOT,
@@ -141,10 +156,17 @@ def build_corpus(
     dask_address: str | None = None,
     lock_wait: float = 0.0,
     retry_failed: bool = False,
+    runner: str = "process",
 ) -> BuildSummary:
     """Build (or extend) dataset `dataset` in `warehouse` from crawl files, folders, globs or URLs.
     One build of a dataset at a time: another one running makes this one wait up to `lock_wait`
-    seconds, then fail (DatasetBusy). `retry_failed`: see plan_inputs."""
+    seconds, then fail (DatasetBusy); under a Prefect server, runs of one dataset first queue on its
+    concurrency limit (flows/dataset_limit.py). `retry_failed`: see plan_inputs. `runner`: "process"
+    (a pool of this process) or "dask" (a LocalCluster); a `dask_address` runs the inputs and the
+    near-dedup tasks on that cluster. A build that commits a new docs version emits `corpus.built`
+    (flows/events.py)."""
+    if runner not in ("process", "dask"):
+        raise ValueError(f"runner must be 'process' or 'dask', got {runner!r}")
     ds = DatasetPaths(warehouse, dataset)
     build_id = commit.new_build_id()
     cfg = config or BuildConfig()
@@ -152,14 +174,17 @@ def build_corpus(
     # now, not a reject (or a crashed worker) for every record.
     DocumentPipeline(cfg).check()
     with writer_lock(ds, f"build {build_id}", wait=lock_wait):
-        return _build(inputs, ds, build_id, cfg, progress, dask_address, retry_failed)
+        return _build(inputs, ds, build_id, cfg, progress, resolve_dask_address(dask_address), retry_failed, runner)
 
 
 def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig, progress: bool,
-           dask_address: str | None, retry_failed: bool) -> BuildSummary:
+           dask_address: str | None, retry_failed: bool, runner: str) -> BuildSummary:
     started = commit.now()
+    version_before = commit.table_version(ds.docs)
+    log = run_logger()
     check_evaluation_files(cfg.decontaminate.against)  # before hours of work, not after
     units, skipped = plan_inputs(inputs, ds, retry_failed)
+    log.info("build %s of %s: %d inputs to process, %d already committed", build_id, ds.base, len(units), skipped)
     dedup = ExactDeduplicator.for_dataset(ds) if cfg.dedup.exact else None
     workers = min(cfg.workers or os.cpu_count() or 1, max(len(units), 1))
 
@@ -171,7 +196,7 @@ def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig,
         group: list[tuple[UnitOutput, dict[str, pa.Table]]] = []
         group_started = time.monotonic()
         failed: list[UnitFailure] = []
-        for out in run_units(units, cfg, workers):
+        for out in run_units(units, cfg, workers, runner, dask_address):
             if isinstance(out, UnitFailure):
                 print(f"not built, read again by the next build: {out.unit.key}: {out.error}")
                 failed.append(out)
@@ -209,4 +234,8 @@ def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig,
         "docs_version": summary.docs_version, "rejects_version": summary.rejects_version,
         "config_json": cfg.model_dump_json(), "code_version": git_commit(short=True),
     })
+    log.info("build %s done: docs version %s, rejects version %s", build_id, summary.docs_version, summary.rejects_version)
+    publish_build(ds, build_id, summary.inputs, skipped, summary.docs_version)
+    if summary.docs_version is not None and summary.docs_version != version_before:
+        events.corpus_built(absolute(ds.root), ds.name, summary.docs_version, build_id)
     return summary

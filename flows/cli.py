@@ -91,7 +91,8 @@ def build(
     dataset: Annotated[str, typer.Option(help="dataset name inside the warehouse")] = "default",
     config: Annotated[Optional[Path], typer.Option(help="TOML or YAML build config")] = None,
     workers: Annotated[Optional[int], typer.Option(help="processes (default: all cores)")] = None,
-    dask_address: Annotated[Optional[str], typer.Option(help="Dask scheduler for the near-dedup stage")] = None,
+    runner: Annotated[str, typer.Option(help="process: a pool of this process; dask: a Dask LocalCluster of --workers")] = "process",
+    dask_address: Annotated[Optional[str], typer.Option(help="Dask scheduler: inputs and near-dedup run on that cluster")] = None,
     wait: Annotated[float, typer.Option(help="seconds to wait for another build of the dataset to end")] = 0,
     retry_failed: Annotated[bool, typer.Option(help="read again the inputs that ended in read_error or worker_crashed")] = False,
 ) -> None:
@@ -114,7 +115,7 @@ def build(
 
         with writer_lock(DatasetPaths(warehouse, dataset), "tokenmill build", wait=wait):  # the flow re-enters it
             summary = build_corpus(inputs, warehouse=warehouse, dataset=dataset, config=cfg, dask_address=dask_address,
-                                   retry_failed=retry_failed)
+                                   retry_failed=retry_failed, runner=runner)
         console.print(f"build [bold]{summary.build_id}[/]: {summary.inputs} inputs "
                       f"({summary.inputs_skipped} already committed), docs version {summary.docs_version}")
         if summary.near_dedup is not None:
@@ -374,15 +375,15 @@ def plan(
 
 
 @app.command()
-def serve(
-    name: Annotated[str, typer.Option(help="deployment and dataset name")] = "sample",
-    inputs: Annotated[Optional[list[str]], typer.Option(help="inputs of the build-corpus deployment (default: sample/)")] = None,
-    warehouse: Annotated[Optional[str], typer.Option(help="warehouse root (default: $TOKENMILL_WAREHOUSE or data/warehouse)")] = None,
+def report(
+    dataset: Annotated[str, typer.Argument(help="DIR/NAME of a built dataset")],
+    out: Annotated[Optional[str], typer.Option(help="HTML file (default: DIR/NAME/reports/docs-v<version>.html)")] = None,
 ) -> None:
-    """Serve the build-corpus and train-after-build deployments to the Prefect server in PREFECT_API_URL."""
-    from flows.serve import serve_deployments
+    """Write one self-contained HTML page of plots about the dataset's current version."""
+    from flows.report import write_report
 
-    serve_deployments(name, inputs, warehouse)
+    with clear_errors():
+        console.print(write_report(dataset, out), markup=False, highlight=False)
 
 
 def main() -> None:

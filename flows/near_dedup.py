@@ -15,6 +15,7 @@ from prefect import flow, task, unmapped
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.run_logger import run_logger
 from pipeline.config import DedupConfig
 from pipeline.dedup import DedupReport, compute_shard_signatures, dedup_dataset, group_band
 from pipeline.dedup.store import clear_pending_apply
@@ -65,4 +66,7 @@ def map_tasks(step, ds: DatasetPaths, items: list, **fixed) -> list:
 
 @flow(name="near-dedup")
 def _near_dedup(ds: DatasetPaths, cfg: DedupConfig, run_id: str) -> DedupReport:
-    return dedup_dataset(ds, cfg, map_steps=map_tasks, run_id=run_id)
+    report = dedup_dataset(ds, cfg, map_steps=map_tasks, run_id=run_id)
+    run_logger().info("near-dedup of %s: %d shards signed, %d near-duplicates removed in %d clusters",
+                      ds.base, report.shards_signed, report.removed, report.clusters)
+    return report

@@ -61,11 +61,12 @@ def test_each_synopsis_command_runs_on_the_bundled_sample(tmp_path, monkeypatch)
     warc = REPO / "sample" / "warc" / "cc-main-2024-22_whirlwind_1page.warc.gz"
     recrawl = REPO / "sample" / "warc" / "bl-ukwa-2014_BL-20140325122341434_10resp_55revisit.warc.gz"
     dataset, tokens, run = f"{tmp_path}/wh/sample", tmp_path / "tok", tmp_path / "run"
-    monkeypatch.setenv("TOKENMILL_WAREHOUSE", str(tmp_path / "wh"))  # build honours it, as serve does
+    monkeypatch.setenv("TOKENMILL_WAREHOUSE", str(tmp_path / "wh"))  # build honours it, as the deployments do
     assert "build " in ok(["build", REPO / "sample" / "html", recrawl, "--dataset", "sample", "--workers", "1"])
     assert "funnel" in ok(["stats", dataset])
     assert "Escopete" in ok(["extract", warc])
     assert "near-dedup:" in ok(["dedup", dataset])
+    assert ok(["report", dataset, "--out", tmp_path / "report.html"]).strip() == str(tmp_path / "report.html")
     assert "decontamination:" in ok(["decontaminate", dataset, "--against", REPO / "sample" / "README.md", "--ngram", 13])
     assert "exported docs version" in ok(["export", dataset, "--format", "jsonl", "--out", tmp_path / "export",
                                           "--shard-mb", 1])

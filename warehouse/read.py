@@ -28,12 +28,23 @@ def table_path(ds: DatasetPaths, table: str) -> str:
     return getattr(ds, table)
 
 
+class VersionNotFound(UsageError):
+    """A table version that does not exist (Delta versions count commits of that table, from 0)."""
+
+
 def open_table(ds: DatasetPaths, table: str, version: int | None = None) -> DeltaTable:
     path = table_path(ds, table)
     try:
-        return open_delta(path, version)
+        current = open_delta(path)
     except TableNotFoundError:
         raise DatasetNotFound(f"no {table} table at {path}: has this dataset been built?") from None
+    if version is None or version == current.version():
+        return current
+    if not 0 <= version <= current.version():
+        # delta-rs says only "LogSegment end version 4 not the same as the specified end version 99".
+        raise VersionNotFound(f"{path} has versions 0 to {current.version()}, not {version}; the builds table "
+                              f"names the docs and rejects version each build ended at")
+    return open_delta(path, version)
 
 
 def scan(ds: DatasetPaths, table: str = "docs", version: int | None = None) -> pl.LazyFrame:
