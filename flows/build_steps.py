@@ -233,9 +233,10 @@ def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig,
     started = commit.now()
     version_before = commit.table_version(ds.docs)
     log = steps.log()
-    from pipeline.decontaminate import check_evaluation_files
+    if cfg.decontaminate.against:  # (its module imports the MinHash kernels: a CPU-second)
+        from pipeline.decontaminate import check_evaluation_files
 
-    check_evaluation_files(cfg.decontaminate.against)  # before hours of work, not after
+        check_evaluation_files(cfg.decontaminate.against)  # before hours of work, not after
     units, skipped = steps.plan(inputs, ds, retry_failed)
     log.info("build %s of %s: %d inputs to process, %d already committed", build_id, ds.base, len(units), skipped)
     dedup = ExactDeduplicator.for_dataset(ds) if cfg.dedup.exact else None
