@@ -198,7 +198,7 @@ def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig,
         failed: list[UnitFailure] = []
         for out in run_units(units, cfg, workers, runner, dask_address):
             if isinstance(out, UnitFailure):
-                print(f"not built, read again by the next build: {out.unit.key}: {out.error}")
+                log.warning("not built, read again by the next build: %s: %s", out.unit.key, out.error)
                 failed.append(out)
                 bar.update(job, advance=1)
                 continue
