@@ -81,7 +81,25 @@ def iter_doc_batches(
     if unsupported:
         # Rows or names that only the Delta log knows about; delta-rs' own reader refuses them too.
         raise UnsupportedTable(f"{ds.docs} uses Delta features this reader cannot apply: {', '.join(sorted(unsupported))}")
+    # The table's schema, not each file's: a file written before the table gained a column lacks it
+    # (schema evolution, see warehouse.storage.append_delta), and Delta reads it there as null.
+    schema = pa.schema(table.schema().to_arrow())
+    unknown = [c for c in columns if c not in schema.names]
+    if unknown:
+        raise UsageError(f"{ds.docs} has no column {', '.join(unknown)}")
+    wanted = pa.schema([schema.field(c) for c in columns])
     for uri in table.file_uris():
         filesystem, path = pafs.FileSystem.from_uri(uri)
         with filesystem.open_input_file(path) as handle:
-            yield from pq.ParquetFile(handle).iter_batches(batch_size=batch_size, columns=list(columns))
+            parquet = pq.ParquetFile(handle)
+            present = [c for c in columns if c in parquet.schema_arrow.names]
+            for batch in parquet.iter_batches(batch_size=batch_size, columns=present):
+                yield _conform(batch, wanted)
+
+
+def _conform(batch: pa.RecordBatch, wanted: pa.Schema) -> pa.RecordBatch:
+    """`batch` with exactly the columns of `wanted`, in its order (Parquet gives a file's own
+    order); a column the file lacks is all null."""
+    arrays = [batch.column(f.name) if f.name in batch.schema.names else pa.nulls(batch.num_rows, f.type)
+              for f in wanted]
+    return pa.RecordBatch.from_arrays(arrays, names=wanted.names)
