@@ -153,7 +153,10 @@ def decontaminate_in_process(ds: DatasetPaths, cfg, build_id: str | None = None,
     """The decontamination stage as flows/decontaminate.py runs it: the n-gram index, then the docs."""
     from pipeline.decontaminate import NgramIndex, decontaminate_dataset
 
-    return decontaminate_dataset(ds, NgramIndex.build(cfg.against, cfg.ngram, progress), build_id, progress)
+    report = decontaminate_dataset(ds, NgramIndex.build(cfg.against, cfg.ngram, progress), build_id, progress)
+    logging.getLogger("tokenmill").info("decontamination of %s: %d of %d documents removed %s", ds.base,
+                                        report.removed, report.documents, report.per_file)
+    return report
 
 
 def no_publishing(ds: DatasetPaths, build_id: str, summary: BuildSummary, version_before: int | None) -> None:
@@ -252,7 +255,7 @@ def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig,
         failed: list[UnitFailure] = []
         for out in steps.run_units(units, cfg, workers, runner, dask_address):
             if isinstance(out, UnitFailure):
-                print(f"not built, read again by the next build: {out.unit.key}: {out.error}")
+                log.warning("not built, read again by the next build: %s: %s", out.unit.key, out.error)
                 failed.append(out)
                 bar.update(job, advance=1)
                 continue

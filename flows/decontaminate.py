@@ -10,6 +10,7 @@ from __future__ import annotations
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.run_logger import run_logger
 from pipeline.config import DecontaminateConfig
 from pipeline.decontaminate import DecontaminationReport, NgramIndex, decontaminate_dataset
 from warehouse.layout import DatasetPaths
@@ -23,4 +24,7 @@ def decontaminate(
     ds: DatasetPaths, cfg: DecontaminateConfig, build_id: str | None = None, progress: bool = True
 ) -> DecontaminationReport:
     index = build_index(cfg.against, cfg.ngram, progress)
-    return remove_matches(ds, index, build_id, progress)
+    report = remove_matches(ds, index, build_id, progress)
+    run_logger().info("decontamination of %s: %d of %d documents removed %s", ds.base, report.removed,
+                      report.documents, report.per_file)
+    return report
