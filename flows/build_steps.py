@@ -2,9 +2,10 @@
 
 `run_build` is the body of the build-corpus flow (flows/build_corpus.py). The flow passes it its
 Prefect tasks (`BuildSteps`); `tokenmill build` with no Prefect API configured passes the plain
-functions instead (`IN_PROCESS`), so a build needs no API server and never imports Prefect: a
-temporary server costs about 5 CPU-seconds to start and Prefect's imports 1.5 more, several times
-the work of a small build. Same steps, same order, same commits; only the run records differ.
+functions instead (`IN_PROCESS`), so a build needs no API server and never imports Prefect: run as
+a flow on Prefect's temporary API server, a one-record build costs about 16 CPU-seconds more
+(bench/results/build.md), many times its work. Same steps, same order, same commits; only the run
+records (and the server's artifacts and events) differ.
 
 Inputs (files: a folder or glob is expanded to its files) are processed in a process pool (all
 cores by default); their outputs are committed in input order by this process, small ones grouped
