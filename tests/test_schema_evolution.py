@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flows.build_corpus import commit_tables
+from flows.build_steps import commit_tables
 from pipeline import pii
 from pipeline.config import BuildConfig, DedupConfig
 from pipeline.dedup import dedup_dataset
