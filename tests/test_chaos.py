@@ -105,7 +105,8 @@ def snapshot(ds: DatasetPaths) -> dict:
         "shards": scan(ds, "shards").select("source", "records", "docs", "rejects").sort("source").collect(),
         "stages": per_input.select("source", "stage", "records_in", "dropped").sort("source", "stage").collect(),
         "near_dedup_dropped": near.select(pl.col("dropped").sum()).collect().item(),
-        "funnel": stats.funnel(ds),
+        # Rows in a fixed order: funnel() sorts by count only, so tied reasons come in any order.
+        "funnel": stats.funnel(ds).sort("stage", "reason"),
     }
 
 
