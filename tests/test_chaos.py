@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -56,6 +57,28 @@ def kill_when(process: subprocess.Popen, ready, delay: float, timeout: float = 6
         pass
     process.wait(60)
     return killed
+
+
+def seconds_after(process: subprocess.Popen, ready, timeout: float = 600) -> float:
+    """How long `process` runs on after `ready()` first holds (it must exit 0): the window a kill can land in."""
+    deadline = time.monotonic() + timeout
+    while not ready() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert ready(), "the clean run ended before its readiness signal: the chaos moments need a new signal"
+    seen = time.monotonic()
+    assert process.wait(timeout) == 0, process.stderr.read()[-2000:]
+    return time.monotonic() - seen
+
+
+def kill_inside(start, ready, delay: float, out: Path, what: str) -> None:
+    """Kill the run that `start()` begins `delay` s after `ready()`; if it ended first (a fast run on a
+    quiet machine), clear `out` and try again with half the delay, so that a kill always lands."""
+    for _ in range(5):
+        if kill_when(start(), ready, delay):
+            return
+        shutil.rmtree(out, ignore_errors=True)
+        delay /= 2
+    pytest.fail(f"{what}: five runs ended before their kill (last delay {delay * 2:.3f} s)")
 
 
 # ---------------------------------------------------------------- build
@@ -142,12 +165,16 @@ def tokenize_args(text: Path, out: Path) -> list[str]:
 def test_a_tokenizer_pack_killed_at_a_random_moment_reruns_to_the_same_files(prose_file, tmp_path, round_):
     seed = SEED * 1000 + round_
     clean, killed = tmp_path / "clean", tmp_path / "killed"
-    done = child(tmp_path, "clean", tokenize_args(prose_file, clean))
-    started = time.monotonic()
-    assert done.wait(600) == 0, done.stderr.read()
-    duration = time.monotonic() - started
-    kill_when(child(tmp_path, "killed", tokenize_args(prose_file, killed)), lambda: True,
-              random.Random(seed).uniform(0.3, 1.0) * duration)
+
+    def staging(out: Path):  # the pack's work begins: its staging folder exists until the final rename
+        return lambda: any(tmp_path.glob(f".{out.name}.staging-*"))
+
+    # The kill falls inside the first 60% of the clean run's time after that signal, whatever
+    # start-up costs on a loaded machine; kill_inside makes sure it lands.
+    window = seconds_after(child(tmp_path, "clean", tokenize_args(prose_file, clean)), staging(clean))
+    delay = random.Random(seed).uniform(0.0, 0.6) * window
+    kill_inside(lambda: child(tmp_path, "killed", tokenize_args(prose_file, killed)), staging(killed), delay,
+                killed, f"seed {seed}")
     again = child(tmp_path, "again", tokenize_args(prose_file, killed))
     assert again.wait(600) == 0, f"seed {seed}: {again.stderr.read()[-2000:]}"
     for name in ("tokenizer.model", "train.bin", "train.idx", "val.bin", "val.idx"):
@@ -173,11 +200,12 @@ def test_a_training_run_killed_at_a_random_moment_resumes_to_the_uninterrupted_o
     tokens = tmp_path / "tokens"
     assert child(tmp_path, "tok", tokenize_args(prose_file, tokens)).wait(600) == 0
     whole, parts = tmp_path / "whole", tmp_path / "parts"
-    started = time.monotonic()
-    assert child(tmp_path, "whole", ["-c", TRAIN, str(tokens), str(whole), "fresh"]).wait(600) == 0
-    duration = time.monotonic() - started
-    kill_when(child(tmp_path, "killed", ["-c", TRAIN, str(tokens), str(parts), "fresh"]), lambda: True,
-              random.Random(seed).uniform(0.4, 0.9) * duration)
+    # The run folder appears when setup ends and training begins (model/train.py); the kill falls
+    # within the first 70% of the clean run's time after that; kill_inside makes sure it lands.
+    window = seconds_after(child(tmp_path, "whole", ["-c", TRAIN, str(tokens), str(whole), "fresh"]), whole.exists)
+    delay = random.Random(seed).uniform(0.1, 0.7) * window
+    kill_inside(lambda: child(tmp_path, "killed", ["-c", TRAIN, str(tokens), str(parts), "fresh"]), parts.exists,
+                delay, parts, f"seed {seed}")
     resumed = child(tmp_path, "resumed", ["-c", TRAIN, str(tokens), str(parts), "resume"])
     assert resumed.wait(600) == 0, f"seed {seed}: {resumed.stderr.read()[-2000:]}"
     losses = [pl.read_parquet(d / "metrics.parquet")["train_loss"].drop_nulls().to_list() for d in (whole, parts)]

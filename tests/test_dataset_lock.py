@@ -56,16 +56,43 @@ def test_a_sigkilled_holder_does_not_keep_the_lock(tmp_path):
             holder.wait()
 
 
+def waiting_for(process: subprocess.Popen, lock: str) -> bool:
+    """Whether the process has the lock file open: from then on it polls for the lock (warehouse/lock.py)."""
+    try:
+        fds = list(Path(f"/proc/{process.pid}/fd").iterdir())
+    except OSError:
+        return False
+    for fd in fds:
+        try:
+            if os.readlink(fd) == lock:
+                return True
+        except OSError:
+            pass
+    return False
+
+
 def test_two_concurrent_builds_of_one_dataset_give_one_clean_dataset(tmp_path):
     ds = DatasetPaths(str(tmp_path / "wh"), "d")
+    lock = os.path.realpath(os.path.join(ds.base, "_writer.lock"))
     with writer_lock(ds, "test holder"):
+        # Started together to pay the CLI's start-up once: one refuses at once, two wait.
         refused = cli(tmp_path, "refused", *build_args(ds))
-        _, stderr = refused.communicate(timeout=300)
-        assert refused.returncode == 2
-        assert len(stderr.strip().splitlines()) == 1 and "being written by test holder" in stderr
-        # Both wait for the test's lock, then race for it when it is released.
         builds = [cli(tmp_path, f"b{i}", *build_args(ds, "--wait", "600")) for i in range(2)]
-        time.sleep(3)
+        try:
+            _, stderr = refused.communicate(timeout=300)
+            assert refused.returncode == 2
+            assert len(stderr.strip().splitlines()) == 1 and "being written by test holder" in stderr
+            # Release only once both wait on the lock, so that they race for it.
+            deadline = time.monotonic() + 300
+            while not all(waiting_for(b, lock) for b in builds):
+                assert all(b.poll() is None for b in builds), [b.communicate() for b in builds if b.poll() is not None]
+                assert time.monotonic() < deadline, "the builds did not reach the lock within 300 s"
+                time.sleep(0.05)
+        except BaseException:
+            for b in builds:
+                b.kill()
+                b.wait()
+            raise
     outputs = [b.communicate(timeout=600) for b in builds]
     assert [b.returncode for b in builds] == [0, 0], outputs
     skipped = sorted(int(out.split(" inputs (")[1].split(" already")[0]) for out, _ in outputs)

@@ -5,6 +5,7 @@ The whole path on a real server is tests/test_prefect_server.py."""
 
 from __future__ import annotations
 
+import functools
 import inspect
 import re
 import threading
@@ -63,27 +64,54 @@ def test_a_relative_warehouse_is_made_absolute(monkeypatch, tmp_path):
     assert limit_name("wh", "d") != limit_name(str(tmp_path / "other"), "d")
 
 
+ARRIVED: dict[str, threading.Semaphore] = {}  # per test: one release per run that reached the flow
+MEET: dict[str, threading.Barrier] = {}
+
+
+def arrives(fn):
+    """Count a run as arrived before it asks for the dataset's slot."""
+    signature = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        ARRIVED[signature.bind(*args, **kwargs).arguments["meet"]].release()
+        return fn(*args, **kwargs)
+    return wrapper
+
+
 @flow
+@arrives
 @one_build_per_dataset
-def hold(warehouse: str, dataset: str, seconds: float) -> tuple[float, float]:
+def hold(warehouse: str, dataset: str, meet: str) -> tuple[float, float]:
+    """Inside the slot. Same dataset: wait until the other run has arrived too, then hold the slot
+    2 s so it asks for the slot while it is held. Different datasets: meet the other run inside its
+    own slot (a barrier), which only succeeds if both hold their slots at once."""
     started = time.monotonic()
-    time.sleep(seconds)
+    if meet.startswith("turns"):
+        assert ARRIVED[meet].acquire(timeout=60) and ARRIVED[meet].acquire(timeout=60), "the other run never started"
+        ARRIVED[meet].release(2)
+        time.sleep(2.0)
+    else:
+        MEET[meet].wait(timeout=60)  # BrokenBarrierError (the flow fails) if the runs were serialized
     return started, time.monotonic()
 
 
-def run_together(*datasets: str, tmp_path: Path) -> list[tuple[float, float]]:
+def run_together(*datasets: str, tmp_path: Path, meet: str) -> list[tuple[float, float]]:
+    ARRIVED[meet], MEET[meet] = threading.Semaphore(0), threading.Barrier(len(datasets))
     spans: dict[int, tuple[float, float]] = {}
-    threads = [threading.Thread(target=lambda i=i, d=d: spans.__setitem__(i, hold(str(tmp_path), d, 2.0)))
+    threads = [threading.Thread(target=lambda i=i, d=d: spans.__setitem__(i, hold(str(tmp_path), d, meet=meet)))
                for i, d in enumerate(datasets)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join(120)
+        thread.join(180)
+    assert len(spans) == len(datasets), "a run failed or hung (see its log above)"
     return [spans[i] for i in range(len(datasets))]
 
 
 def test_two_builds_of_one_dataset_take_turns_and_of_two_datasets_do_not(tmp_path):
-    (a0, a1), (b0, b1) = sorted(run_together("same", "same", tmp_path=tmp_path))
-    assert b0 >= a1  # the second waited for the first's slot
-    (c0, c1), (d0, d1) = sorted(run_together("one", "other", tmp_path=tmp_path))
-    assert d0 < c1  # different datasets: side by side
+    (a0, a1), (b0, b1) = sorted(run_together("same", "same", tmp_path=tmp_path, meet="turns"))
+    assert b0 >= a1  # the second asked while the first held the slot, and waited for it
+    # Different datasets: each run meets the other inside its slot; serialized runs could not.
+    (c0, c1), (d0, d1) = sorted(run_together("one", "other", tmp_path=tmp_path, meet="side-by-side"))
+    assert d0 < c1
