@@ -33,6 +33,8 @@ from pipeline.process import DOCS_SCHEMA, DocumentPipeline, UnitOutput
 from pipeline.readers import InputUnit, expand_inputs
 from pipeline.workers import UnitFailure, run_supervised
 from warehouse import commit
+from flows.settings import dask_address as resolve_dask_address
+from warehouse.errors import UsageError
 from warehouse.layout import DatasetPaths
 from warehouse.lineage import git_commit
 from warehouse.lock import writer_lock
@@ -97,10 +99,13 @@ def commit_inputs(ds: DatasetPaths, keys: list[str], tables: dict[str, pa.Table]
 def commit_inputs_retrying(ds: DatasetPaths, keys: list[str], tables: dict[str, pa.Table]) -> None:
     """`commit_inputs`, retried on any error as the flow's task is (a commit is idempotent: see
     warehouse/commit.py)."""
-    for delay in COMMIT_RETRY_DELAYS:
+    for attempt, delay in enumerate(COMMIT_RETRY_DELAYS, 1):
         try:
             return commit_inputs(ds, keys, tables)
-        except Exception:
+        except Exception as exc:  # noqa: BLE001 - retried, then raised by the last attempt below
+            logging.getLogger("tokenmill").warning(
+                "commit of %s failed (attempt %d of %d), retrying in %g s: %s: %s", ", ".join(keys), attempt,
+                len(COMMIT_RETRY_DELAYS) + 1, delay, type(exc).__name__, exc)
             time.sleep(delay)
     commit_inputs(ds, keys, tables)
 
@@ -144,9 +149,25 @@ def run_units(units: list[InputUnit], cfg: BuildConfig, workers: int, runner: st
     """Each unit's output in input order, up to `workers` units at once, in worker processes that a
     record past its time budget, or one that kills them, cannot hold up (pipeline.workers). Dask
     runners are the flow's (flows/build_corpus.py)."""
-    if runner != "process" or dask_address:
-        raise ValueError("a Dask runner runs the inputs through Prefect: set PREFECT_API_URL or pass --prefect")
+    check_no_dask(runner, dask_address)
     return run_supervised(units, cfg, workers)
+
+
+def check_no_dask(runner: str = "process", dask_address: str | None = None) -> None:
+    """The in-process build runs nothing on Dask: asked to (by `runner`, `dask_address` or
+    TOKENMILL_DASK_ADDRESS), it says so before any input is read."""
+    address = resolve_dask_address(dask_address)
+    if runner != "process" or address:
+        why = f"runner {runner!r}" if runner != "process" else f"Dask scheduler {address} (--dask-address or TOKENMILL_DASK_ADDRESS)"
+        raise UsageError(f"{why}: Dask runs through Prefect; drop --no-prefect (or set PREFECT_API_URL), "
+                         "or unset TOKENMILL_DASK_ADDRESS")
+
+
+def log_decontamination(log: logging.Logger | logging.LoggerAdapter, ds: DatasetPaths,
+                        report: DecontaminationReport) -> None:
+    """The decontamination report's log line, the same from the flow and from the in-process build."""
+    log.info("decontamination of %s: %d of %d documents removed %s", ds.base, report.removed, report.documents,
+             report.per_file)
 
 
 def decontaminate_in_process(ds: DatasetPaths, cfg, build_id: str | None = None,
@@ -155,8 +176,7 @@ def decontaminate_in_process(ds: DatasetPaths, cfg, build_id: str | None = None,
     from pipeline.decontaminate import NgramIndex, decontaminate_dataset
 
     report = decontaminate_dataset(ds, NgramIndex.build(cfg.against, cfg.ngram, progress), build_id, progress)
-    logging.getLogger("tokenmill").info("decontamination of %s: %d of %d documents removed %s", ds.base,
-                                        report.removed, report.documents, report.per_file)
+    log_decontamination(logging.getLogger("tokenmill"), ds, report)
     return report
 
 
@@ -169,8 +189,7 @@ def near_dedup_in_process(ds: DatasetPaths, cfg: DedupConfig, dask_address: str 
     """The near-dedup stage on this machine's threads, recorded in `stats/stages` as the flow does."""
     from pipeline.dedup import dedup_dataset
 
-    if dask_address or os.environ.get("TOKENMILL_DASK_ADDRESS"):
-        raise ValueError("a Dask scheduler runs the near-dedup stage through Prefect: set PREFECT_API_URL or pass --prefect")
+    check_no_dask(dask_address=dask_address)
     build_id = build_id or commit.new_build_id()
     started = time.perf_counter()
     report = dedup_dataset(ds, cfg, progress=False, run_id=build_id)
@@ -217,6 +236,8 @@ def run_build(inputs: list[str], ds: DatasetPaths, cfg: BuildConfig, steps: Buil
     # Every stage runs once here, before any input is read: a broken model or setting is one error
     # now, not a reject (or a crashed worker) for every record.
     DocumentPipeline(cfg).check()
+    if steps.run_units is run_units or steps.near_dedup is near_dedup_in_process:
+        check_no_dask(runner, dask_address)  # now, not after every input is committed
     with writer_lock(ds, f"build {build_id}", wait=lock_wait):
         return _build(inputs, ds, build_id, cfg, steps, progress, dask_address, retry_failed, runner)
 

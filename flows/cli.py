@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -112,25 +111,27 @@ def build(
         from pipeline.process import DocumentPipeline
         from pipeline.readers import expand_inputs
 
-        # Fail fast, with one line, before Prefect starts: inputs, the stages and their models, the lock.
+        from flows.settings import dask_address as resolve_dask_address
+
+        # Fail fast, with one line, before Prefect starts: inputs, the stages and their models.
         expand_inputs(inputs)
         DocumentPipeline(cfg).check()
-        from warehouse.layout import DatasetPaths
-        from warehouse.lock import writer_lock
+        # Dask runs inputs and near-dedup tasks through prefect-dask: a flow, on whatever API there is.
+        dask = runner == "dask" or bool(resolve_dask_address(dask_address))
+        if prefect if prefect is not None else prefect_api_configured() or dask:
+            from flows.build_corpus import build_corpus
 
-        ds = DatasetPaths(warehouse, dataset)
-        with writer_lock(ds, "tokenmill build", wait=wait):  # the build re-enters it
-            # Dask runs inputs and near-dedup tasks through prefect-dask: a flow, on whatever API there is.
-            dask = runner == "dask" or dask_address or os.environ.get("TOKENMILL_DASK_ADDRESS")
-            if prefect if prefect is not None else prefect_api_configured() or bool(dask):
-                from flows.build_corpus import build_corpus
+            # The flow takes the dataset's concurrency slot, then its writer lock, as a deployment
+            # run does: one order everywhere, so a CLI build and a scheduled one queue, never deadlock.
+            summary = build_corpus(inputs, warehouse=warehouse, dataset=dataset, config=cfg, dask_address=dask_address,
+                                   lock_wait=wait, retry_failed=retry_failed, runner=runner)
+        else:
+            from flows.build_steps import check_no_dask, run_build
+            from warehouse.layout import DatasetPaths
 
-                summary = build_corpus(inputs, warehouse=warehouse, dataset=dataset, config=cfg,
-                                       dask_address=dask_address, retry_failed=retry_failed, runner=runner)
-            else:
-                from flows.build_steps import run_build
-
-                summary = run_build(inputs, ds, cfg, retry_failed=retry_failed)
+            check_no_dask(runner, dask_address)  # --no-prefect with Dask asked for: one line, now
+            summary = run_build(inputs, DatasetPaths(warehouse, dataset), cfg, lock_wait=wait,
+                                retry_failed=retry_failed)  # it holds the writer lock
         console.print(f"build [bold]{summary.build_id}[/]: {summary.inputs} inputs "
                       f"({summary.inputs_skipped} already committed), docs version {summary.docs_version}")
         if summary.near_dedup is not None:
@@ -237,6 +238,7 @@ def decontaminate(
     against: Annotated[list[str], typer.Option(help="evaluation file (JSONL, Parquet or text); repeat for more")],
     ngram: Annotated[Optional[int], typer.Option(help="words per n-gram (default 13, or the config's)")] = None,
     config: Annotated[Optional[Path], typer.Option(help="TOML or YAML build config (its [decontaminate] section)")] = None,
+    wait: Annotated[float, typer.Option(help="seconds to wait for a build of the dataset to end")] = 0,
 ) -> None:
     """Remove documents that share a word n-gram with evaluation sets; they become rejects."""
     from pipeline.config import load_config
@@ -249,8 +251,10 @@ def decontaminate(
         ds = DatasetPaths.parse(dataset)
         docs_version(ds)  # a clear error before Prefect starts, if there is no such dataset
         from flows.decontaminate import decontaminate as decontaminate_flow
+        from warehouse.lock import writer_lock
 
-        print_decontamination_report(decontaminate_flow(ds, cfg))
+        with writer_lock(ds, "tokenmill decontaminate", wait=wait):  # it deletes from docs
+            print_decontamination_report(decontaminate_flow(ds, cfg))
 
 
 @app.command()

@@ -10,6 +10,7 @@ from __future__ import annotations
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 
+from flows.build_steps import log_decontamination
 from flows.run_logger import run_logger
 from pipeline.config import DecontaminateConfig
 from pipeline.decontaminate import DecontaminationReport, NgramIndex, decontaminate_dataset
@@ -25,6 +26,5 @@ def decontaminate(
 ) -> DecontaminationReport:
     index = build_index(cfg.against, cfg.ngram, progress)
     report = remove_matches(ds, index, build_id, progress)
-    run_logger().info("decontamination of %s: %d of %d documents removed %s", ds.base, report.removed,
-                      report.documents, report.per_file)
+    log_decontamination(run_logger(), ds, report)
     return report

@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.build_steps import record_dedup_stage
+from flows.on_dask import dask_address as resolve_dask_address
 from flows.run_logger import run_logger
 from pipeline.config import DedupConfig
 from pipeline.dedup import DedupReport, compute_shard_signatures, dedup_dataset, group_band
@@ -28,7 +29,7 @@ TASKS = {compute_shard_signatures: sign_shard, group_band: group_candidates}
 
 
 def task_runner(dask_address: str | None):
-    address = dask_address or os.environ.get("TOKENMILL_DASK_ADDRESS")
+    address = resolve_dask_address(dask_address)
     if address:
         from prefect_dask import DaskTaskRunner
 

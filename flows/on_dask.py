@@ -13,20 +13,16 @@ input order, a bounded window ahead, and commits them itself: commits stay order
 from __future__ import annotations
 
 import multiprocessing
-import os
 from collections.abc import Iterator
 
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
+from flows.settings import dask_address  # noqa: F401 - the one "address or TOKENMILL_DASK_ADDRESS"
 from pipeline.config import BuildConfig
 from pipeline.process import UnitOutput
 from pipeline.readers import InputUnit
 from pipeline.workers import UnitFailure, run_supervised
-
-
-def dask_address(address: str | None) -> str | None:
-    return address or os.environ.get("TOKENMILL_DASK_ADDRESS") or None
 
 
 def dask_runner(address: str | None, workers: int):

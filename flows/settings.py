@@ -27,6 +27,11 @@ DEFAULTS = {
 }
 
 
+def dask_address(address: str | None) -> str | None:
+    """The Dask scheduler to use: `address`, else TOKENMILL_DASK_ADDRESS, else none (no Prefect import)."""
+    return address or os.environ.get("TOKENMILL_DASK_ADDRESS") or None
+
+
 def absolute(path: str) -> str:
     """A local path made absolute (a flow run's working directory is not the caller's); URLs as given."""
     return path if "://" in path else str(Path(path).expanduser().resolve())

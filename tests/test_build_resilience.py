@@ -155,3 +155,23 @@ def test_a_near_dedup_killed_after_its_apply_is_counted_by_the_rerun_as_by_a_cle
     assert rerun.near_dedup.removed == reference.near_dedup.removed
     assert dedup_row(killed) == dedup_row(clean)
     assert scan(killed).select(pl.len()).collect().item() == scan(clean).select(pl.len()).collect().item()
+
+
+def test_a_failed_commit_is_logged_with_its_inputs_and_error_then_retried(tmp_path, monkeypatch, caplog):
+    import flows.build_steps as steps
+
+    calls = []
+
+    def flaky(ds, keys, tables):
+        calls.append(keys)
+        if len(calls) == 1:
+            raise OSError("disk hiccup")
+
+    monkeypatch.setattr(steps, "commit_inputs", flaky)
+    monkeypatch.setattr(steps, "COMMIT_RETRY_DELAYS", (0, 0))
+    with caplog.at_level("WARNING", logger="tokenmill"):
+        steps.commit_inputs_retrying(DatasetPaths(str(tmp_path), "d"), ["a.warc.gz", "b.jsonl"], {})
+    assert len(calls) == 2
+    (record,) = [r for r in caplog.records if r.name == "tokenmill"]
+    assert record.levelname == "WARNING"
+    assert "a.warc.gz, b.jsonl" in record.getMessage() and "OSError: disk hiccup" in record.getMessage()

@@ -121,3 +121,31 @@ def test_every_user_error_class_is_a_tokenmill_error():
     for cls in (TrainConfigError, TokensDirError, ConfigError, InputNotFound, UnsupportedInput, TokenizeError,
                 TokenFileError, TokenizerTrainingError, DatasetNotFound, UnsupportedTable, DeviceError):
         assert issubclass(cls, TokenmillError), cls
+
+
+def test_no_prefect_with_dask_asked_for_is_one_line_before_any_input_is_read(tmp_path):
+    sample = str(REPO / "sample" / "warc")
+    wh = tmp_path / "wh"
+    line = error_line(runner.invoke(app, ["build", sample, "--warehouse", str(wh), "--no-prefect"],
+                                    env={"TOKENMILL_DASK_ADDRESS": "tcp://127.0.0.1:9"}))
+    assert "tcp://127.0.0.1:9" in line and "TOKENMILL_DASK_ADDRESS" in line
+    line = error_line(runner.invoke(app, ["build", sample, "--warehouse", str(wh), "--no-prefect", "--runner", "dask"]))
+    assert "runner 'dask'" in line
+    assert not (wh / "default" / "docs").exists()  # nothing committed
+
+
+def test_a_prefect_build_passes_wait_to_the_flow_which_takes_slot_then_lock(tmp_path, monkeypatch):
+    """The flow takes the dataset's concurrency slot, then the writer lock with `lock_wait`; the CLI
+    must not hold the lock around it (a deployment run takes them in that order: no deadlock)."""
+    import flows.build_corpus
+    from warehouse.lock import _HELD
+
+    seen = {}
+
+    def fake_flow(inputs, **kwargs):
+        seen.update(kwargs, lock_held=dict(_HELD))
+        raise SystemExit(0)
+
+    monkeypatch.setattr(flows.build_corpus, "build_corpus", fake_flow)
+    runner.invoke(app, ["build", str(REPO / "sample" / "warc"), "--warehouse", str(tmp_path), "--prefect", "--wait", "7"])
+    assert seen["lock_wait"] == 7 and seen["lock_held"] == {}

@@ -13,8 +13,9 @@ commit an input the other is committing. A second writer therefore waits for the
   starting within the same second can both win; the lease is re-read before every renewal, and a
   writer that finds another's token there stops renewing and fails when its block ends.
 
-The lock is re-entrant within a process: the CLI takes it before Prefect starts (so a busy
-dataset is one line, not a failed flow run), and the flow it then runs takes it again.
+The lock is re-entrant within a process (a build's near-dedup and decontamination re-enter it).
+Under Prefect a build takes its dataset's concurrency slot first, then this lock: one order for
+the CLI and deployments alike (flows/dataset_limit.py), so two writers queue and never deadlock.
 Readers (Polars, tokenize) take no lock: Delta versions give them a consistent table.
 """
 
