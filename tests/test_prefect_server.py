@@ -88,6 +88,17 @@ def readme_path(server, tmp_path: Path) -> dict[str, dict]:
     return runs
 
 
+def events_named(server, name: str, timeout: float = 60) -> list[dict]:
+    """The server's events of that name. The server persists events in batches, a few seconds after
+    they arrive, so one emitted as a flow run ends may not be readable yet when the run shows COMPLETED."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = server.call("POST", "/events/filter", {"filter": {"event": {"name": [name]}}})["events"]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(1)
+
+
 def check_runs(server, runs: dict[str, dict], tmp_path: Path) -> None:
     warehouse = str(tmp_path / "warehouse")
     build, train = runs["build-corpus"], runs["train-after-build"]
@@ -95,7 +106,7 @@ def check_runs(server, runs: dict[str, dict], tmp_path: Path) -> None:
     assert build["parameters"]["warehouse"] == warehouse  # absolute, from TOKENMILL_WAREHOUSE
     assert all(Path(p).is_absolute() for p in build["parameters"]["inputs"])
     # The trigger rendered the event into parameters: exactly the version the build committed.
-    built = server.call("POST", "/events/filter", {"filter": {"event": {"name": ["corpus.built"]}}})["events"]
+    built = events_named(server, "corpus.built")
     assert len(built) == 1
     payload = built[0]["payload"]
     assert payload["warehouse"] == warehouse and payload["dataset"] == "sample"
@@ -104,7 +115,7 @@ def check_runs(server, runs: dict[str, dict], tmp_path: Path) -> None:
     assert train["parameters"]["build_id"] == payload["build_id"]
     assert "max_seconds" not in train["parameters"]  # the budget came from the worker's environment
 
-    trained = server.call("POST", "/events/filter", {"filter": {"event": {"name": ["model.trained"]}}})["events"]
+    trained = events_named(server, "model.trained")
     assert len(trained) == 1
     run_dir = Path(trained[0]["payload"]["run_dir"])
     assert run_dir.parent == tmp_path / "warehouse" / "runs" and (run_dir / "metrics.parquet").is_file()

@@ -14,7 +14,8 @@ def funnel(ds: DatasetPaths) -> pl.DataFrame:
     kept = scan(ds, "docs").select(pl.len()).collect().item()
     dropped = (
         scan(ds, "rejects").group_by("stage", "reason").agg(pl.len().alias("records"))
-        .sort("records", descending=True).collect()
+        # Ties broken by name: group_by's order is arbitrary, and two reads must print the same table.
+        .sort(["records", "stage", "reason"], descending=[True, False, False]).collect()
     )
     total = kept + int(dropped["records"].sum())
     head = pl.DataFrame({"stage": ["(all)", "(kept)"], "reason": ["records in", "documents"],

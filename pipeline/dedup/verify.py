@@ -21,12 +21,13 @@ from deltalake.exceptions import DeltaError
 
 from pipeline.dedup.minhash import hash_set_jaccard, shingle_hashes
 from warehouse.layout import DatasetPaths
-from warehouse.read import scan
+from warehouse.read import VersionNotFound, scan
 
 MAX_DOCS_PER_CHUNK = 100_000
 # What reading an old docs version raises once it is gone: its data files vacuumed
-# (FileNotFoundError), or its log entries cleaned up (DeltaError). Anything else is a real failure.
-GONE_VERSION = (FileNotFoundError, DeltaError)
+# (FileNotFoundError), its log entries cleaned up (DeltaError), or the table rewritten so that the
+# version is no longer there (VersionNotFound). Anything else is a real failure.
+GONE_VERSION = (FileNotFoundError, DeltaError, VersionNotFound)
 
 
 def _chunks(pairs: np.ndarray, max_docs: int) -> Iterator[slice]:
