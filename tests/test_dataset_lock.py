@@ -13,6 +13,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from tests.lock_holder import lock_held_elsewhere
 from warehouse.layout import DatasetPaths
 from warehouse.lock import DatasetBusy, writer_lock
 from warehouse.read import scan
@@ -33,13 +34,7 @@ def build_args(ds: DatasetPaths, *extra: str) -> list[str]:
 
 def test_a_sigkilled_holder_does_not_keep_the_lock(tmp_path):
     ds = DatasetPaths(str(tmp_path), "d")
-    code = ("import sys, time; from warehouse.layout import DatasetPaths; from warehouse.lock import writer_lock\n"
-            f"with writer_lock(DatasetPaths({ds.root!r}, 'd'), 'doomed'):\n"
-            "    print('held', flush=True); time.sleep(600)\n")
-    holder = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(REPO)})
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(ds, "doomed") as holder:
         started = time.monotonic()
         with pytest.raises(DatasetBusy, match=r"being written by doomed \(pid \d+ .*after waiting 1 s"):
             with writer_lock(ds, "rival", wait=1):
@@ -48,12 +43,8 @@ def test_a_sigkilled_holder_does_not_keep_the_lock(tmp_path):
         holder.send_signal(signal.SIGKILL)
         holder.wait(30)
         with writer_lock(ds, "next", wait=5):
-            with writer_lock(ds, "the same process again"):  # re-entrant: the CLI holds it around the flow
+            with writer_lock(ds, "the same process again"):  # re-entrant: a process may nest its own takes
                 pass
-    finally:
-        if holder.poll() is None:
-            holder.kill()
-            holder.wait()
 
 
 def waiting_for(process: subprocess.Popen, lock: str) -> bool:

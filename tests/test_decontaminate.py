@@ -11,6 +11,7 @@ import pytest
 
 from pipeline.decontaminate import NgramIndex, decontaminate_dataset, evaluation_texts, find_contaminated
 from pipeline.dedup.shingles import words_of
+from tests.lock_holder import lock_held_elsewhere
 from tests.small_dataset import build_from_texts, gutenberg_paragraphs, wikitext_paragraphs
 from warehouse import stats
 from warehouse.read import scan
@@ -131,31 +132,16 @@ def test_the_decontaminate_command_reports_what_it_removed(corpus):
 
 @pytest.mark.shared
 def test_decontaminate_waits_for_the_writer_lock_like_dedup(corpus):
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
-
     from typer.testing import CliRunner
 
     from flows.cli import app
 
     ds, qa, _, _ = corpus
     before = scan(ds).select(pl.len()).collect().item()
-    repo = Path(__file__).resolve().parent.parent
-    code = ("import time; from warehouse.layout import DatasetPaths; from warehouse.lock import writer_lock\n"
-            f"with writer_lock(DatasetPaths({ds.root!r}, {ds.name!r}), 'a build'):\n"
-            "    print('held', flush=True); time.sleep(600)\n")
-    holder = subprocess.Popen([sys.executable, "-c", code], cwd=repo, stdout=subprocess.PIPE, text=True,
-                              env={**os.environ, "PYTHONPATH": str(repo)})
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with lock_held_elsewhere(ds, "a build"):
         busy = CliRunner().invoke(app, ["decontaminate", ds.base, "--against", str(qa), "--wait", "1"])
         assert busy.exit_code == 2 and "being written by a build" in busy.output, busy.output
         assert scan(ds).select(pl.len()).collect().item() == before  # nothing removed
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_an_ngram_in_two_evaluation_files_is_attributed_to_the_first(tmp_path):
