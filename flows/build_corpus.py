@@ -1,14 +1,13 @@
 """The `build-corpus` flow: crawl files in, a versioned Delta Lake dataset of clean documents out.
 
 The steps are flows/build_steps.py's (its module doc says what a build does); here they run as
-Prefect tasks (planning, each group of inputs committed with retries, inputs on Dask when asked),
+Prefect tasks (planning, each input processed by a `process-input` task on a thread pool or on
+Dask (flows/input_tasks.py), each group of inputs committed with retries),
 near-dedup and decontamination subflows, the run logger, a data-card artifact and a
 `corpus.built` event, so a Prefect server records each of them.
 """
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
@@ -26,26 +25,12 @@ from flows.build_steps import (
 from flows.dataset_limit import one_build_per_dataset
 from flows.decontaminate import decontaminate
 from flows.near_dedup import near_dedup
+from flows.input_tasks import RUNNERS, run_as_tasks
 from flows.on_dask import dask_address as resolve_dask_address
-from flows.on_dask import run_on_dask
 from flows.run_logger import run_logger
 from flows.settings import absolute
 from pipeline.config import BuildConfig
-from pipeline.readers import InputUnit
-from pipeline.workers import UnitFailure, run_supervised
-from pipeline.process import UnitOutput
 from warehouse.layout import DEFAULT_ROOT, DatasetPaths
-
-
-def run_units(units: list[InputUnit], cfg: BuildConfig, workers: int, runner: str = "process",
-              dask_address: str | None = None) -> Iterator[UnitOutput | UnitFailure]:
-    """Each unit's output in input order, up to `workers` units at once, in worker processes that a
-    record past its time budget, or one that kills them, cannot hold up (pipeline.workers): a pool
-    of this process (`runner` "process"), or one `process-input` task per unit on Dask (`runner`
-    "dask": a LocalCluster of `workers`, or the cluster at `dask_address`; flows.on_dask)."""
-    if runner == "dask" or dask_address:
-        return run_on_dask(units, cfg, workers, dask_address)
-    return run_supervised(units, cfg, workers)
 
 
 def publish(ds: DatasetPaths, build_id: str, summary: BuildSummary, version_before: int | None) -> None:
@@ -61,7 +46,7 @@ PREFECT_STEPS = BuildSteps(
                 retry_delay_seconds=list(COMMIT_RETRY_DELAYS)),
     near_dedup=near_dedup,
     decontaminate=decontaminate,
-    run_units=run_units,
+    run_units=run_as_tasks,
     log=run_logger,
     publish=publish,
 )
@@ -78,16 +63,20 @@ def build_corpus(
     dask_address: str | None = None,
     lock_wait: float = 0.0,
     retry_failed: bool = False,
-    runner: str = "process",
+    runner: str | None = None,
 ) -> BuildSummary:
     """Build (or extend) dataset `dataset` in `warehouse` from crawl files, folders, globs or URLs.
     One build of a dataset at a time: another one running makes this one wait up to `lock_wait`
     seconds, then fail (DatasetBusy); under a Prefect server, runs of one dataset first queue on its
     concurrency limit (flows/dataset_limit.py). `retry_failed`: see flows.build_steps.plan_inputs.
-    `runner`: "process" (a pool of this process) or "dask" (a LocalCluster); a `dask_address` runs
-    the inputs and the near-dedup tasks on that cluster. A build that commits a new docs version
-    emits `corpus.built` (flows/events.py)."""
-    if runner not in ("process", "dask"):
-        raise ValueError(f"runner must be 'process' or 'dask', got {runner!r}")
-    return run_build(inputs, DatasetPaths(warehouse, dataset), config or BuildConfig(), PREFECT_STEPS,
+    Each input is a `process-input` task run (flows/input_tasks.py) on the task runner `runner`
+    names (default: the config's): "process", Prefect's thread pool, each thread supervising a
+    worker process; or "dask", a LocalCluster of `workers` processes. A `dask_address` runs the
+    inputs and the near-dedup tasks on that cluster. A build that commits a new docs version emits
+    `corpus.built` (flows/events.py)."""
+    config = config or BuildConfig()
+    runner = runner or config.runner
+    if runner not in RUNNERS:
+        raise ValueError(f"runner must be one of {RUNNERS}, got {runner!r}")
+    return run_build(inputs, DatasetPaths(warehouse, dataset), config, PREFECT_STEPS,
                      progress, resolve_dask_address(dask_address), lock_wait, retry_failed, runner)

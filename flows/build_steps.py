@@ -7,9 +7,11 @@ a flow on Prefect's temporary API server, a one-record build costs about 16 CPU-
 (bench/results/build.md), many times its work. Same steps, same order, same commits; only the run
 records (and the server's artifacts and events) differ.
 
-Inputs (files: a folder or glob is expanded to its files) are processed in a process pool (all
-cores by default); their outputs are committed in input order by this process, small ones grouped
-into one transaction, with exact dedup applied as they are committed. Inputs already committed
+Inputs (files: a folder or glob is expanded to its files) are processed `workers` at a time (all
+cores by default), each in a supervised worker process (pipeline/workers.py) of a thread: here a
+plain thread pool, in the flow one Prefect task per input (flows/input_tasks.py). Their outputs
+are committed in input order by this process, small ones grouped into one transaction, with exact
+dedup applied as they are committed. Inputs already committed
 are skipped, so a killed build resumes where it stopped.
 Then near-duplicates are removed over the whole dataset, and the build's versions are recorded.
 """
@@ -144,19 +146,21 @@ def commit_tables(out: UnitOutput, dedup: ExactDeduplicator | None, build_id: st
     return tables, new_hashes
 
 
-def run_units(units: list[InputUnit], cfg: BuildConfig, workers: int, runner: str = "process",
+def run_units(units: list[InputUnit], cfg: BuildConfig, workers: int, runner: str | None = "process",
               dask_address: str | None = None) -> Iterator[UnitOutput | UnitFailure]:
-    """Each unit's output in input order, up to `workers` units at once, in worker processes that a
-    record past its time budget, or one that kills them, cannot hold up (pipeline.workers). Dask
-    runners are the flow's (flows/build_corpus.py)."""
+    """Each unit's output in input order, up to `workers` units at once, in supervised worker
+    processes that a record past its time budget, or one that kills them, cannot hold up
+    (pipeline.workers), on a plain thread pool: no Prefect. The flow's runners, Prefect's thread
+    pool and Dask, are flows/input_tasks.py's."""
     check_no_dask(runner, dask_address)
     return run_supervised(units, cfg, workers)
 
 
-def check_no_dask(runner: str = "process", dask_address: str | None = None) -> None:
+def check_no_dask(runner: str | None = "process", dask_address: str | None = None) -> None:
     """The in-process build runs nothing on Dask: asked to (by `runner`, `dask_address` or
     TOKENMILL_DASK_ADDRESS), it says so before any input is read."""
     address = resolve_dask_address(dask_address)
+    runner = runner or "process"
     if runner != "process" or address:
         why = f"runner {runner!r}" if runner != "process" else f"Dask scheduler {address} (--dask-address or TOKENMILL_DASK_ADDRESS)"
         raise UsageError(f"{why}: Dask runs through Prefect; drop --no-prefect (or set PREFECT_API_URL), "
@@ -228,10 +232,12 @@ IN_PROCESS = BuildSteps()
 
 def run_build(inputs: list[str], ds: DatasetPaths, cfg: BuildConfig, steps: BuildSteps = IN_PROCESS,
               progress: bool = True, dask_address: str | None = None, lock_wait: float = 0.0,
-              retry_failed: bool = False, runner: str = "process") -> BuildSummary:
+              retry_failed: bool = False, runner: str | None = None) -> BuildSummary:
     """Build (or extend) dataset `ds` from crawl files, folders, globs or URLs.
     One build of a dataset at a time: another one running makes this one wait up to `lock_wait`
-    seconds, then fail (DatasetBusy). `retry_failed`: see plan_inputs."""
+    seconds, then fail (DatasetBusy). `retry_failed`: see plan_inputs. `runner`: the task runner
+    of the inputs (default: the config's; `steps.run_units` says what it means)."""
+    runner = runner or cfg.runner
     build_id = commit.new_build_id()
     # Every stage runs once here, before any input is read: a broken model or setting is one error
     # now, not a reject (or a crashed worker) for every record.

@@ -90,8 +90,9 @@ def build(
     warehouse: Annotated[str, typer.Option(envvar="TOKENMILL_WAREHOUSE", help="warehouse root (path or fsspec URL)")] = DEFAULT_ROOT,
     dataset: Annotated[str, typer.Option(help="dataset name inside the warehouse")] = "default",
     config: Annotated[Optional[Path], typer.Option(help="TOML or YAML build config")] = None,
-    workers: Annotated[Optional[int], typer.Option(help="processes (default: all cores)")] = None,
-    runner: Annotated[str, typer.Option(help="process: a pool of this process; dask: a Dask LocalCluster of --workers")] = "process",
+    workers: Annotated[Optional[int], typer.Option(help="inputs processed at once, each in a worker process (default: all cores)")] = None,
+    runner: Annotated[Optional[str], typer.Option(help="process: worker processes of this one; dask: a Dask LocalCluster of --workers "
+                                                  "(each input a Prefect task; default: the config's runner, process)")] = None,
     dask_address: Annotated[Optional[str], typer.Option(help="Dask scheduler: inputs and near-dedup run on that cluster")] = None,
     wait: Annotated[float, typer.Option(help="seconds to wait for another build of the dataset to end")] = 0,
     retry_failed: Annotated[bool, typer.Option(help="read again the inputs that ended in read_error or worker_crashed")] = False,
@@ -117,6 +118,9 @@ def build(
         expand_inputs(inputs)
         DocumentPipeline(cfg).check()
         # Dask runs inputs and near-dedup tasks through prefect-dask: a flow, on whatever API there is.
+        runner = runner or cfg.runner
+        if runner not in ("process", "dask"):
+            raise UsageError(f"--runner must be process or dask, got {runner!r}")
         dask = runner == "dask" or bool(resolve_dask_address(dask_address))
         if prefect if prefect is not None else prefect_api_configured() or dask:
             from flows.build_corpus import build_corpus
@@ -131,7 +135,7 @@ def build(
 
             check_no_dask(runner, dask_address)  # --no-prefect with Dask asked for: one line, now
             summary = run_build(inputs, DatasetPaths(warehouse, dataset), cfg, lock_wait=wait,
-                                retry_failed=retry_failed)  # it holds the writer lock
+                                retry_failed=retry_failed, runner=runner)  # it holds the writer lock
         console.print(f"build [bold]{summary.build_id}[/]: {summary.inputs} inputs "
                       f"({summary.inputs_skipped} already committed), docs version {summary.docs_version}")
         if summary.near_dedup is not None:

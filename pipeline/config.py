@@ -207,6 +207,9 @@ class BuildConfig(_Section):
     dedup: DedupConfig = DedupConfig()
     decontaminate: DecontaminateConfig = DecontaminateConfig()
     workers: int | None = Field(None, gt=0)  # processes; default: all cores
+    # What runs the inputs of a build run as a flow: "process", Prefect's thread pool, each thread
+    # supervising a worker process; "dask", a Dask LocalCluster of `workers` (flows/input_tasks.py).
+    runner: Literal["process", "dask"] = "process"
 
 
 class ConfigError(TokenmillError, ValueError):
