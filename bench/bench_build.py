@@ -311,8 +311,9 @@ def become_subreaper() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)
 
 
-def run_process(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[str, dict]:
-    """Run one process on one CPU with one thread; its stdout, and what the whole process cost:
+def run_process(args: list[str], cwd: Path, env: dict[str, str], one_cpu: bool = True) -> tuple[str, dict]:
+    """Run one process on one CPU (all of them: `one_cpu` False, as bench_scaling does) with one
+    thread per process; its stdout, and what the whole process cost:
     wall seconds, CPU-seconds (user + system of the whole process tree: datatrove's extraction
     sandboxes, Prefect's temporary server, tokenmill's forkserver and workers) and the peak resident
     memory of its largest process."""
@@ -324,7 +325,7 @@ def run_process(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[str, d
         child = subprocess.Popen(
             args, cwd=cwd, env={**env, **ONE_THREAD}, stdout=out, stderr=errors, text=True,
             # What `taskset -c N` does; child processes inherit it.
-            preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
+            preexec_fn=(lambda: os.sched_setaffinity(0, {cpu})) if one_cpu else None,
         )
         _, status, usage = os.wait4(child.pid, 0)
         seconds = time.perf_counter() - started

@@ -11,7 +11,9 @@ In: WARC files (named relative to --warc-dir), each read --repeat times in one t
 of the fastText lid.176.ftz that tokenmill uses. The chain is the FineWeb recipe (../shared/BENCH.md):
 WarcReader -> Trafilatura(favour_precision=True, deduplicate=False) -> LanguageFilter(en) ->
 GopherRepetitionFilter -> GopherQualityFilter -> C4QualityFilter(filter_no_terminal_punct=False)
--> FineWebQualityFilter -> JsonlWriter, run by LocalPipelineExecutor(tasks=1, workers=1).
+-> FineWebQualityFilter -> JsonlWriter, run by LocalPipelineExecutor(tasks=1, workers=1) (--tasks
+and --workers change both: bench/bench_scaling.py runs tasks=2, workers=2, each task taking every
+other file of the list).
 
 Out: one JSON line on stdout: wall and CPU seconds of the executor's run (CPU: this process and
 its Trafilatura sandbox processes, which it has joined by then), documents read, the per-step
@@ -220,6 +222,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--extract-timeout", type=float, default=1.0,
                         help="Trafilatura's seconds per page (datatrove's default 1; a decision pass on a "
                              "loaded machine takes more, so that load does not decide a page's fate)")
+    parser.add_argument("--tasks", type=int, default=1, help="LocalPipelineExecutor's tasks (the file list is split among them)")
+    parser.add_argument("--workers", type=int, default=1, help="LocalPipelineExecutor's worker processes")
     parser.add_argument("--judge", help="instead of the chain: the filters' verdicts on the {id, text} lines of this JSONL")
     opts = parser.parse_args(argv)
 
@@ -237,8 +241,8 @@ def main(argv: list[str] | None = None) -> None:
 
     executor = LocalPipelineExecutor(
         pipeline=build_pipeline(opts.warc_dir, paths_file, opts.ftz, work, opts.decisions, opts.extract_timeout),
-        tasks=1,
-        workers=1,
+        tasks=opts.tasks,
+        workers=opts.workers,
         logging_dir=str(work / "logs"),
     )
     cpu_started = cpu_seconds()

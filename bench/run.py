@@ -14,6 +14,7 @@ BENCHES = {
     "build": "bench.bench_build",        # whole document build vs datatrove's FineWeb chain
     "dedup": "bench.bench_dedup",        # MinHash near-dedup vs datatrove's 4 stages; 10M scale run
     "pii": "bench.bench_pii",            # e-mail / IP redaction vs datatrove's PIIFormatter
+    "scaling": "bench.bench_scaling",    # build throughput, 1 vs 2 workers, Dask LocalCluster, datatrove tasks=2
     "scale": "bench.bench_scale",        # peak RSS: 100M hashes through exact dedup, 10M through near dedup
     "tokenizer": "bench.bench_tokenizer",  # SentencePiece training, encode+pack vs raw encode
     "train": "bench.bench_train",        # training tokens/s vs a nanoGPT-style reference model

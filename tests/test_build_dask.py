@@ -1,5 +1,5 @@
 """One execution path, local or cluster: the same build with each input a `process-input` task on a
-2-worker Dask LocalCluster gives the same dataset as the local process pool."""
+2-worker Dask LocalCluster gives the same dataset as the flow's default runner (Prefect's thread pool)."""
 
 from __future__ import annotations
 

@@ -95,3 +95,29 @@ def test_a_file_that_cannot_be_opened_is_no_verdict_on_its_data(tmp_path):
     (unit,) = expand_inputs([str(tmp_path)])
     with pytest.raises(InputUnavailable, match="gone.jsonl: FileNotFoundError"):
         list(read_unit(unit, ReadConfig()))
+
+
+def test_a_threads_worker_process_serves_its_next_units_and_ends_with_the_build(tmp_path):
+    from pipeline.workers import stop_thread_workers, thread_worker
+
+    a, b = expand_inputs([jsonl(tmp_path / "a.jsonl", ["one"]), jsonl(tmp_path / "b.jsonl", ["CRASH", "two"])])
+    worker = thread_worker(CFG, FaultyPipeline)
+    assert outcome(worker.run(a)) == [(0, "doc")]
+    first_child = worker._process.pid
+    assert thread_worker(CFG, FaultyPipeline) is worker  # one start-up per thread, not per input
+    assert outcome(worker.run(a)) == [(0, "doc")] and worker._process.pid == first_child
+    assert outcome(worker.run(b)) == [(0, "worker_crashed"), (1, "doc")]  # replaced twice, still this thread's
+    stop_thread_workers()
+    assert worker.stopped and "stopped" in worker.run(a).error
+    assert thread_worker(CFG, FaultyPipeline) is not worker
+    stop_thread_workers()
+
+
+def test_a_build_that_stops_early_stops_its_running_workers_at_once(tmp_path):
+    units = expand_inputs([jsonl(tmp_path / "a.jsonl", ["first"]), jsonl(tmp_path / "b.jsonl", ["HANG here"])])
+    outs = run_supervised(units, CFG, workers=2, factory=FaultyPipeline)
+    assert outcome(next(outs)) == [(0, "doc")]
+    time.sleep(1)  # the second unit is in its hang by now
+    started = time.monotonic()
+    outs.close()
+    assert time.monotonic() - started < 0.5 + HARD_GRACE_SECONDS / 2  # not held to the record's budget
