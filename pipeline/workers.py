@@ -152,7 +152,7 @@ class SupervisedWorker:
         history = _Attempts()
         while True:
             if self._stopped:
-                return _stopped(unit)
+                return _stopped_failure(unit)
             if self._process is None:
                 self._start()
             try:
@@ -175,7 +175,7 @@ class SupervisedWorker:
             except (OSError, ValueError):  # its pipe was closed under it: stopped from another thread
                 signalled = None
             if self._stopped:
-                return _stopped(unit), False
+                return _stopped_failure(unit), False
             if signalled is None:
                 return None, False
             if conn in signalled:
@@ -210,7 +210,7 @@ class SupervisedWorker:
         return False
 
 
-def _stopped(unit: InputUnit) -> UnitFailure:
+def _stopped_failure(unit: InputUnit) -> UnitFailure:
     return UnitFailure(unit, "stopped: the build ended before this input was processed")
 
 
@@ -265,7 +265,7 @@ def run_supervised(
         if worker is None:
             with closing:
                 if ended:
-                    return _stopped(unit)
+                    return _stopped_failure(unit)
                 worker = local.worker = SupervisedWorker(cfg, factory)
                 own.append(worker)
         return worker.run(unit)
