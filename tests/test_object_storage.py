@@ -126,3 +126,22 @@ def test_tokenize_reads_the_dataset_from_the_bucket(s3_build, tmp_path):
     docs = scan(ds).select(pl.len()).collect().item()
     assert result.meta["train_docs"] + result.meta["val_docs"] == docs
     assert TokenFile.open(tmp_path / "tokens" / "train.bin").n_tokens == result.meta["train_tokens"] > 0
+
+
+def test_train_after_build_trains_from_the_bucket_and_uploads_the_run(s3, s3_build, tmp_path, monkeypatch):
+    # Token files are memory-mapped and a run checkpoints as it goes: both are made in a local cache
+    # folder standing in for their place in the bucket, and the finished run is uploaded there.
+    from flows.train_after_build import train_after_build
+
+    ds, _ = s3_build
+    monkeypatch.setenv("TOKENMILL_CACHE", str(tmp_path / "cache"))
+    done = train_after_build(f"{ds.root}/{ds.name}", vocab_size=500, max_seconds=1,
+                             overrides={"batch_size": 4, "eval_interval": 2, "eval_tokens": 2048, "sample_tokens": 0})
+    assert done.tokens.out == tmp_path / "cache" / "s3" / BUCKET / "warehouse" / ds.name / "tokens" / done.tokens.tokenizer_id
+    run_id = done.run.run_dir.name
+    assert done.run.run_dir == tmp_path / "cache" / "s3" / BUCKET / "warehouse" / "runs" / run_id
+    uploaded = {p.rsplit("/", 1)[1] for p in s3.find(f"{BUCKET}/warehouse/runs/{run_id}")}
+    assert {"checkpoint.pt", "metrics.parquet", "lineage.json", "tokenizer.model"} <= uploaded
+    with s3.open(f"{BUCKET}/warehouse/runs/{run_id}/checkpoint.pt", "rb") as f:
+        assert f.read() == (done.run.run_dir / "checkpoint.pt").read_bytes()
+    assert not (REPO / "s3:").exists()
