@@ -56,7 +56,7 @@ def measure(paths: list[str]) -> dict:
 
     from pipeline.dedup.minhash import flat_shingle_hashes
 
-    flat_shingle_hashes(["warm up the compiled kernels"], 13)  # numba compiles (or loads) them once
+    flat_shingle_hashes(["warm up the compiled kernels"], 13, use_kernels=True)  # numba compiles (or loads) them once
     base = _rss_mib()
     started, cpu = time.perf_counter(), time.process_time()
     index = NgramIndex.build(paths, n=13)

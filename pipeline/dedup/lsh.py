@@ -44,12 +44,16 @@ def lsh_params(threshold: float, num_perm: int, verified: bool = True) -> tuple[
     asked only where two choices are too close for the two quadratures to be sure to rank alike.
     """
     weights = WEIGHTS_VERIFIED if verified else WEIGHTS_UNVERIFIED
+    if not 0.0 <= threshold <= 1.0 or num_perm < 2:
+        return _datasketch_params(threshold, num_perm, weights)  # which raises its ValueError
     errors = _weighted_errors(threshold, num_perm, *weights)
     best = int(np.argmin(errors))  # the first of equal minima, as datasketch's strict `<` keeps it
     others = np.delete(errors, best)
-    if len(others) and others.min() - errors[best] < _TIE:
+    bands, rows = _band_row_pairs(num_perm)[best]
+    # A near tie is datasketch's to rank; one band is its error ("too small (b < 2)"), so it says it.
+    if (len(others) and others.min() - errors[best] < _TIE) or bands < 2:
         return _datasketch_params(threshold, num_perm, weights)
-    return _band_row_pairs(num_perm)[best]
+    return bands, rows
 
 
 def _band_row_pairs(num_perm: int) -> list[tuple[int, int]]:

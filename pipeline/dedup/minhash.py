@@ -22,6 +22,7 @@ CPU-second and 120 MB in the build's process.
 from __future__ import annotations
 
 import struct
+import sys
 import threading
 from functools import lru_cache
 
@@ -46,8 +47,11 @@ def compiled(texts: pa.Array | pa.ChunkedArray) -> bool:
     (`pipeline.dedup.few_docs`): the same values either way. Loading the kernels costs a process about
     0.6 CPU-seconds and 150 MB once, about what plain Python spends on a megabyte of text; so each
     process does its first `PLAIN_BYTES_PER_PROCESS` in plain Python and everything after compiled.
-    A build of a few pages never loads numba; a large one wastes at most that first megabyte's time."""
+    A build of a few pages never loads numba; a large one wastes at most that first megabyte's time.
+    Once the kernels are loaded (by this rule, or a caller's `use_kernels=True`), they do everything."""
     global _plain_left
+    if "pipeline.dedup.kernels" in sys.modules:
+        return True
     size = texts.nbytes
     with _plain_lock:
         if size <= _plain_left:
