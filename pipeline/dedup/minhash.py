@@ -4,8 +4,10 @@ datasketch computes a signature one document at a time: every shingle goes throu
 (`sha1_hash32`), then a numpy broadcast over the permutations. Here compiled code (numba) runs
 over a batch's normalised UTF-8 buffer: it finds the shingles' byte ranges, hashes them with SHA-1
 32 at a time in SIMD lanes (`sha1`), and folds each hash into the minimum of every permutation,
-with no Python object per word or shingle. The values are datasketch's exactly, for both of its
-32-bit schemes (tests assert it):
+with no Python object per word or shingle (`pipeline.dedup.kernels`); a process's first megabyte
+goes through plain Python and numpy instead (`pipeline.dedup.few_docs`, see `compiled`), which
+spares a small build the kernels' loading. The values are datasketch's exactly, on either path, for
+both of its 32-bit schemes (tests assert it):
 
 - "affine32" (datasketch >= 2.0 default, ours): h = fmix32(sha1_hash32(shingle)); a*h + b mod 2^32.
   datasketch 2.0 made it the default because the legacy fold from 61 to 32 bits collides like a
@@ -28,7 +30,6 @@ from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
-
 
 SCHEMES = ("affine32", "legacy")
 DEFAULT_SCHEME = "affine32"
