@@ -7,7 +7,8 @@ tests/test_extract.py:
   swapped in only while our extraction runs;
 - `faster_passes()`: trafilatura's link-density pass reading each link's text once per pass
   instead of once per enclosing element, and its jusText fallback building its stop-word set once
-  instead of once per page; also only while our extraction runs.
+  instead of once per page, keeping its paragraphs' element paths as strings and normalising each
+  paragraph's text once; also only while our extraction runs.
 trafilatura is pinned in pyproject.toml because all three read its internals; on another version
 (pipeline/pins.py) they fall back to trafilatura's public path: `load_html`, its own XPaths and passes.
 """
@@ -18,6 +19,7 @@ import re
 from contextlib import contextmanager
 
 import justext.core
+import justext.paragraph
 import trafilatura.external
 import trafilatura.htmlprocessing
 import trafilatura.main_extractor
@@ -233,6 +235,13 @@ def faster_xpaths():
 #   stop words of all 100 jusText languages (154,000, as a tuple) and jusText lower-cases them into
 #   a new frozenset on every page (10 ms), after trafilatura built the tuple on first use (140 ms).
 #   Here the lower-cased set is made once, on first use, and handed through as it is.
+# - jusText's paragraphs: its ParagraphMaker opens a Paragraph at every block element's start and
+#   end (most stay empty and are dropped), and each one joins the whole element path into two
+#   strings (`PathInfo.dom`, `.xpath`): O(depth) per element, on deep pages the larger part of
+#   building the paragraphs. The classifier then re-joins and re-normalises a paragraph's text
+#   on each of its five or so reads. `_PathInfo` keeps both path strings with each level (one
+#   concatenation per element, the same strings), and `_Paragraph` keeps its text once made,
+#   remade only if a text node was appended since (jusText only ever appends).
 
 
 @contextmanager
@@ -288,7 +297,8 @@ class _FasterPasses:
 
     @contextmanager
     def swapped_in(self):
-        with _patched(trafilatura.main_extractor, delete_by_link_density=self.link_density_pass), \
+        with _patched(justext.core, PathInfo=_PathInfo, Paragraph=_Paragraph), \
+                _patched(trafilatura.main_extractor, delete_by_link_density=self.link_density_pass), \
                 _patched(trafilatura.htmlprocessing, collect_link_info=self.collect_link_info):
             if not JUSTEXT_INTERNALS:
                 yield
@@ -296,6 +306,52 @@ class _FasterPasses:
             with _patched(trafilatura.external, JT_STOPLIST=None, jt_stoplist_init=self.all_stop_words), \
                     _patched(justext.core, define_stoplist=self.define_stoplist):
                 yield
+
+
+class _PathInfo:
+    """justext 3.0.2's `core.PathInfo` (the element path of ParagraphMaker's SAX walk), with the
+    `dom` and `xpath` strings of each level computed when the level is entered."""
+
+    __slots__ = ("_elements",)
+
+    def __init__(self):
+        # (tag name, order among its same-named siblings, children's counts, dom, xpath) per level
+        self._elements: list[tuple[str, int, dict, str, str]] = []
+
+    @property
+    def dom(self) -> str:
+        return self._elements[-1][3] if self._elements else ""
+
+    @property
+    def xpath(self) -> str:
+        return self._elements[-1][4] if self._elements else "/"
+
+    def append(self, tag_name: str) -> _PathInfo:
+        elements = self._elements
+        if elements:
+            _, _, children, dom, xpath = elements[-1]
+            order = children[tag_name] = children.get(tag_name, 0) + 1
+            elements.append((tag_name, order, {}, f"{dom}.{tag_name}", f"{xpath}/{tag_name}[{order}]"))
+        else:  # justext counts a root's order in a fresh dict each time: always 1
+            elements.append((tag_name, 1, {}, tag_name, f"/{tag_name}[1]"))
+        return self
+
+    def pop(self) -> _PathInfo:
+        self._elements.pop()
+        return self
+
+
+class _Paragraph(justext.paragraph.Paragraph):
+    """justext 3.0.2's Paragraph, its `text` computed once per set of text nodes."""
+
+    _text_of: int = -1  # how many text nodes `_text` was made from
+
+    @property
+    def text(self) -> str:
+        if self._text_of != len(self.text_nodes):
+            self._text = justext.paragraph.Paragraph.text.fget(self)
+            self._text_of = len(self.text_nodes)
+        return self._text
 
 
 _FASTER_PASSES = _FasterPasses() if TRAFILATURA_INTERNALS else None

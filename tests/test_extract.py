@@ -25,7 +25,7 @@ from trafilatura.settings import Extractor as TrafilaturaOptions
 from pipeline.charset import decode_html
 from pipeline.config import ExtractConfig
 from pipeline.extract import Extracted, Extractor
-from pipeline.fast_trafilatura import faster_equivalent, parse_html
+from pipeline.fast_trafilatura import faster_equivalent, faster_passes, parse_html
 from pipeline.records import EXCERPT_CHARS, RawRecord, Rejection
 
 REPO = Path(__file__).resolve().parent.parent
@@ -164,6 +164,35 @@ def test_trafilatura_keeps_its_own_xpaths_after_our_extraction_ends_or_times_out
     assert Extractor(ExtractConfig(max_seconds=0.001))(_page(shared_data, WSJ_PAGE)).reason == \
         "extract_timeout"
     assert shipped() == before
+
+
+def _justext_paragraphs(tree) -> list[tuple]:
+    """jusText as trafilatura's fallback runs it (trafilatura.external.try_justext, all languages'
+    stop words), every paragraph with what its classifier reads and decides."""
+    from justext.core import ParagraphMaker, classify_paragraphs, revise_paragraph_classification
+    from trafilatura.external import jt_stoplist_init
+
+    paragraphs = ParagraphMaker.make_paragraphs(tree)
+    classify_paragraphs(paragraphs, jt_stoplist_init(), 50, 150, 0.1, 0.2, 0.25, True)
+    revise_paragraph_classification(paragraphs, 150)
+    return [(p.dom_path, p.xpath, p.text, p.chars_count_in_links, p.tags_count, p.is_heading,
+             p.class_type) for p in paragraphs]
+
+
+def test_faster_justext_paragraphs_are_justexts_own(crawled_pages):
+    """faster_passes() swaps jusText's element path and paragraph for ones that keep their
+    strings (pipeline/fast_trafilatura.py): same paths, texts and classes on every real page."""
+    compared = 0
+    for html in crawled_pages:
+        tree = load_html(html)
+        if tree is None:
+            continue
+        own = _justext_paragraphs(copy.deepcopy(tree))
+        with faster_passes():
+            faster = _justext_paragraphs(copy.deepcopy(tree))
+        assert faster == own
+        compared += len(own)
+    assert compared > 100  # paragraphs with text were compared, not empty lists
 
 
 def test_pages_parse_to_the_tree_trafilatura_parses(crawled_pages):
