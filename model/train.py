@@ -122,6 +122,9 @@ class Run:
     step: int = 0
     tokens: int = 0
     elapsed: float = 0.0
+    # (step, val loss, bits per byte) of the last evaluation. Kept in the checkpoint: a run resumed
+    # from its final checkpoint must not evaluate (and append a sample) a second time.
+    evaluated: tuple[int, float, float] | None = None
 
     def log(self, row: MetricsRow) -> None:
         self.metrics.append(row)
@@ -248,6 +251,7 @@ def _build(run_dir: Path, tokens_dir: str | Path, cfg: TrainConfig, state: dict 
         optimizer.load_state_dict(state["optimizer"])
         sampler.load_state_dict(state["data"])
         run.step, run.tokens, run.elapsed = (state["schedule"][k] for k in ("step", "tokens", "elapsed_s"))
+        run.evaluated = tuple(state["evaluated"]) if state.get("evaluated") else None
         rng = state["rng"]
         restore_rng(rng[dist.rank] if len(rng) == dist.world_size else rng[0])
         metrics.resume_from(run.step)
@@ -336,6 +340,7 @@ def evaluate_and_sample(run: Run) -> tuple[float, float]:
         with open(run.run_dir / SAMPLES_NAME, "a", encoding="utf-8") as f:
             f.write(f"--- step {run.step} (val loss {val_loss:.4f}, {val_bpb:.4f} bits/byte)\n{text}\n")
         run.console.print(text.strip()[:300], style="dim", highlight=False, markup=False)
+    run.evaluated = (run.step, val_loss, val_bpb)
     return val_loss, val_bpb
 
 
@@ -355,6 +360,7 @@ def save(run: Run) -> None:
         "gpt_config": run.gcfg.to_dict(),
         "vocab_size": run.data.vocab_size,
         "samples_bytes": samples.stat().st_size if samples.is_file() else 0,
+        "evaluated": list(run.evaluated) if run.evaluated else None,
     })
     run.metrics.write()
 
@@ -389,8 +395,7 @@ def train(
         call_start = time.perf_counter()
         clock_start = call_start - run.elapsed  # the run's clock continues across resumes
         last_log_time, last_log_tokens = call_start, run.tokens
-        train_loss = val_loss = val_bpb = loss_sum = None
-        evaluated_step = -1
+        train_loss = loss_sum = None
         lr = run.schedule.lr_at(run.step, run.schedule.progress(run.tokens, run.elapsed))
         run.model.train()
         while True:
@@ -416,7 +421,6 @@ def train(
                                    tokens_per_s=rate, mfu=rate * fpt / dist.world_size / run.peak_flops))
             if run.step % cfg.eval_interval == 0:
                 val_loss, val_bpb = evaluate_and_sample(run)
-                evaluated_step = run.step
                 run.log(MetricsRow(run.step, run.tokens, time.perf_counter() - clock_start, lr, val_loss=val_loss, val_bpb=val_bpb))
                 if dist.is_main:
                     run.metrics.write()
@@ -427,9 +431,10 @@ def train(
         call_seconds = time.perf_counter() - call_start
         if run.step > start_step and train_loss is None:
             train_loss = dist.sum(loss_sum).item() / (cfg.grad_accum * dist.world_size)
-        if evaluated_step != run.step:
+        if run.evaluated is None or run.evaluated[0] != run.step:
             val_loss, val_bpb = evaluate_and_sample(run)
             run.log(MetricsRow(run.step, run.tokens, run.elapsed, lr, val_loss=val_loss, val_bpb=val_bpb))
+        _, val_loss, val_bpb = run.evaluated
         save(run)
         run.console.print(
             f"stopped by {stopped_by} at step {run.step:,}: {run.tokens:,} tokens in {run.elapsed:.1f}s; "

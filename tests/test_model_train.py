@@ -260,6 +260,35 @@ def test_samples_are_not_repeated_after_a_resume(tokens_dir, tmp_path, monkeypat
     assert (parts / "samples.txt").read_text() == (whole / "samples.txt").read_text()
 
 
+@pytest.mark.shared
+def test_resuming_a_run_killed_after_its_final_checkpoint_adds_no_evaluation(tokens_dir, tmp_path, monkeypatch):
+    # Killed between the final checkpoint and the end (chaos seed 11003 found it): the resumed run
+    # has nothing left to train and must not evaluate again, which appended a second step-12 sample.
+    import model.train
+
+    cfg = load_train_config(None, **TINY | {"sample_tokens": 8}, eval_interval=3)
+    budget = 12 * 8 * 64
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    done = train(tokens_dir, whole, cfg, max_tokens=budget)
+
+    real_save = model.train.save
+
+    def killed_after_the_final_checkpoint(run):
+        real_save(run)
+        if run.step == 12:
+            raise KeyboardInterrupt  # as a kill would: the checkpoint is written, the process had not exited
+
+    monkeypatch.setattr(model.train, "save", killed_after_the_final_checkpoint)
+    with pytest.raises(KeyboardInterrupt):
+        train(tokens_dir, parts, cfg, max_tokens=budget)
+    monkeypatch.undo()
+    resumed = train(tokens_dir, parts, resume=True, max_tokens=budget)
+    assert (parts / "samples.txt").read_text() == (whole / "samples.txt").read_text()
+    assert pl.read_parquet(parts / "metrics.parquet")["val_loss"].drop_nulls().to_list() == \
+        pl.read_parquet(whole / "metrics.parquet")["val_loss"].drop_nulls().to_list()
+    assert (resumed.steps, resumed.val_loss, resumed.val_bpb) == (done.steps, done.val_loss, done.val_bpb)
+
+
 @pytest.mark.parametrize("damage", ["empty", "truncated"])
 @pytest.mark.shared
 def test_a_damaged_checkpoint_is_one_error_naming_the_file(trained_run, tmp_path, damage):
