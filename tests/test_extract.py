@@ -146,12 +146,30 @@ def test_faster_xpaths_select_what_trafilaturas_own_select(crawled_pages):
     ".//*[self::div or self::p][last()]",
     "(.//*[self::div or self::p][not(.//b)])[2]",
     ".//*[self::p or self::span][string-length(.)]",  # a number: true where it is the position
+    # id and class both set, in either order: re:test reads the first node lxml hands it
+    ".//*[re:test(@id|@class, '^x')]",
+    ".//*[re:test(@class|@id, 'y$')]",
+    ".//*[re:test(@class, 'MENU', 'i')]",
 ])
 def test_faster_xpath_selects_the_same_elements_in_the_same_order(expression):
     page = fromstring("<html><body><div class='menu'><p>one <b>1</b></p><p id='nav'>two</p></div>"
-                      "<div><p class=''>three</p><span>four</span><p>five</p></div></body></html>")
+                      "<div><p class=''>three</p><span>four</span><p>five</p></div>"
+                      "<div id='xa' class='by'>six</div><div class='xb' id='ay'>seven</div></body></html>")
     own = XPath(expression, namespaces={"re": trafilatura.xpaths.REGEXP_NS})
-    assert faster_equivalent(own)(page) == own(page)
+    for _ in range(2):  # the second time from the remembered answers of the regex tests
+        assert faster_equivalent(own)(page) == own(page)
+
+
+def test_remembered_regex_answers_are_bounded_and_still_right(monkeypatch):
+    import pipeline.fast_trafilatura as fast
+
+    monkeypatch.setattr(fast, "_CACHE_LIMIT", 3)
+    monkeypatch.setattr(fast, "_regex_answers", {})
+    values = ["nav", "menu-x", "footer", "navbar", "", "NAV"] * 2
+    assert [fast._regex_test(None, [v], "^nav|menu") for v in values] == \
+        [v.startswith("nav") or "menu" in v for v in values]
+    assert fast._regex_test(None, ["NAV"], "^nav", "i") and not fast._regex_test(None, [], "^nav")
+    assert len(fast._regex_answers) <= 3
 
 
 @pytest.mark.shared
