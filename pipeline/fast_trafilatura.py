@@ -3,14 +3,30 @@
 Three pieces, each checked against trafilatura's own behaviour on the shared/data pages by
 tests/test_extract.py:
 - `parse_html`: the tree `trafilatura.load_html` gives, with lxml's element classes chosen in C;
-- `faster_xpaths()`: trafilatura's XPath lists, rewritten to select the same elements faster,
-  swapped in only while our extraction runs;
+- `faster_xpaths()`: trafilatura's XPath lists, rewritten to select the same elements faster
+  (their regex tests remembering their answers), swapped in only while our extraction runs;
 - `faster_passes()`: trafilatura's link-density pass reading each link's text once per pass
   instead of once per enclosing element, and its jusText fallback building its stop-word set once
   instead of once per page, keeping its paragraphs' element paths as strings and normalising each
   paragraph's text once; also only while our extraction runs.
 trafilatura is pinned in pyproject.toml because all three read its internals; on another version
 (pipeline/pins.py) they fall back to trafilatura's public path: `load_html`, its own XPaths and passes.
+
+Where the rest of the time goes (cProfile and CPU-seconds on the 82 HTML responses of shared/data,
+2026-12-04), and what did not help:
+- trafilatura's XPath pruning is a third of the extraction CPU: the discard lists, evaluated again
+  on every candidate frame and on the whole tree for the recovery pass; half of it is the
+  re:test callbacks. Spelling the regex alternations out as contains()/starts-with() in XPath
+  (no callback) selects the same elements but is 3x slower: libxml2 re-reads the attribute for
+  every literal.
+- On the big pages (290-780 KB: data.gov.uk listings and statistics tables) the time goes to
+  that pruning, the link-density passes, table handling and, where the page's own extractor
+  finds too little, readability and jusText: work on the page's real markup. Removing <script>,
+  <style>, <noscript>, <svg>, <template> and <iframe> from the parsed tree before trafilatura
+  runs changes no text on these pages and saves nothing measurable (lxml skips their text
+  cheaply), so it is not done.
+- The fast pass followed by the full cascade (pipeline/extract.py) happens on 5 of the 82
+  pages and costs 1 % of the time: not worth reusing the fast pass's result.
 """
 
 from __future__ import annotations
