@@ -23,12 +23,13 @@ from flows.artifacts import publish_training
 from flows.run_logger import run_logger
 from flows.settings import absolute, train_max_seconds
 from model.config import TrainConfig, load_train_config
+from model.checkpoint import CHECKPOINT_NAME
 from model.metrics import METRICS_NAME
 from model.sample import sample_run
 from model.train import TrainResult, train
 from tokenizer.build import TokenizeResult
 from tokenizer.cli import tokenize_dataset
-from warehouse.layout import DatasetPaths, run_dir
+from warehouse.layout import DatasetPaths, is_remote, local_mirror, run_dir
 
 VOCAB_SIZE = 1_024
 PRESET = "small"
@@ -52,6 +53,18 @@ def tokenize_step(dataset: str, vocab_size: int | None, version: int | None) -> 
 @task(name="train", cache_policy=NO_CACHE)
 def train_step(tokens_dir: Path, out: Path, cfg: TrainConfig, max_seconds: float | None) -> TrainResult:
     return train(tokens_dir, out, cfg, max_seconds=max_seconds)
+
+
+@task(name="upload-run", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[5, 30])
+def upload_step(local: Path, url: str) -> None:
+    """The finished run's files to the warehouse, checkpoint last: a run folder with a checkpoint is
+    complete (an interrupted upload is redone whole by the retry)."""
+    import fsspec
+
+    fs, root = fsspec.core.url_to_fs(url)
+    files = sorted((p for p in local.rglob("*") if p.is_file()), key=lambda p: p.name == CHECKPOINT_NAME)
+    for path in files:
+        fs.put_file(str(path), f"{root}/{path.relative_to(local).as_posix()}")
 
 
 @flow(name="train-after-build")
@@ -80,10 +93,14 @@ def train_after_build(
     tokens = tokenize_step(ds.base, vocab_size, version)
     log.info("token files %s (%s): %s train tokens", tokens.out, tokens.tokenizer_id, f"{tokens.meta['train_tokens']:,}")
     cfg = load_train_config(config, **({"preset": preset} | (OVERRIDES if overrides is None else overrides)))
-    out = Path(run_dir(ds.root, f"{ds.name}-{tokens.tokenizer_id}-{time.strftime('%Y%m%dT%H%M%S')}"))
-    result = train_step(tokens.out, out, cfg, max_seconds)
-    log.info("run %s: %d steps, %s tokens, val bits/byte %s", result.run_dir, result.steps, f"{result.tokens:,}",
+    out = run_dir(ds.root, f"{ds.name}-{tokens.tokenizer_id}-{time.strftime('%Y%m%dT%H%M%S')}")
+    # A run checkpoints as it goes: under an object-store warehouse it trains in a local folder and
+    # is uploaded to its place when it ends.
+    result = train_step(tokens.out, Path(local_mirror(out)), cfg, max_seconds)
+    if is_remote(out):
+        upload_step(result.run_dir, out)
+    log.info("run %s: %d steps, %s tokens, val bits/byte %s", out, result.steps, f"{result.tokens:,}",
              "n/a" if result.val_bpb is None else f"{result.val_bpb:.4f}")
     publish_training(ds.base, result, pl.read_parquet(result.run_dir / METRICS_NAME))
-    events.model_trained(ds.root, ds.name, tokens.meta.get("dataset_version"), str(result.run_dir), result.val_bpb)
+    events.model_trained(ds.root, ds.name, tokens.meta.get("dataset_version"), out, result.val_bpb)
     return TrainAfterBuild(tokens, result, sample_run(result.run_dir, prompt=prompt, max_new_tokens=120))

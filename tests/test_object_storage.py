@@ -126,3 +126,64 @@ def test_tokenize_reads_the_dataset_from_the_bucket(s3_build, tmp_path):
     docs = scan(ds).select(pl.len()).collect().item()
     assert result.meta["train_docs"] + result.meta["val_docs"] == docs
     assert TokenFile.open(tmp_path / "tokens" / "train.bin").n_tokens == result.meta["train_tokens"] > 0
+
+
+def test_train_after_build_trains_from_the_bucket_and_uploads_the_run(s3, s3_build, tmp_path, monkeypatch):
+    # Token files are memory-mapped and a run checkpoints as it goes: both are made in a local cache
+    # folder standing in for their place in the bucket, and the finished run is uploaded there.
+    from flows.train_after_build import train_after_build
+
+    ds, _ = s3_build
+    monkeypatch.setenv("TOKENMILL_CACHE", str(tmp_path / "cache"))
+    done = train_after_build(f"{ds.root}/{ds.name}", vocab_size=500, max_seconds=1,
+                             overrides={"batch_size": 4, "eval_interval": 2, "eval_tokens": 2048, "sample_tokens": 0})
+    assert done.tokens.out == tmp_path / "cache" / "s3" / BUCKET / "warehouse" / ds.name / "tokens" / done.tokens.tokenizer_id
+    run_id = done.run.run_dir.name
+    assert done.run.run_dir == tmp_path / "cache" / "s3" / BUCKET / "warehouse" / "runs" / run_id
+    uploaded = {p.rsplit("/", 1)[1] for p in s3.find(f"{BUCKET}/warehouse/runs/{run_id}")}
+    assert {"checkpoint.pt", "metrics.parquet", "lineage.json", "tokenizer.model"} <= uploaded
+    with s3.open(f"{BUCKET}/warehouse/runs/{run_id}/checkpoint.pt", "rb") as f:
+        assert f.read() == (done.run.run_dir / "checkpoint.pt").read_bytes()
+    assert not (REPO / "s3:").exists()
+
+
+def test_on_s3_the_writer_lease_is_won_by_exactly_one_of_two_racing_writers(s3):
+    # Each write of the lease is a conditional PUT: two writers that both read it absent (or both
+    # read the same expired lease) cannot both create (or take over) it.
+    import json
+
+    from warehouse.lock import LEASE_SECONDS, _S3Lease, _holder
+
+    path = f"{BUCKET}/race/d/_writer.lease"
+    a, b = _S3Lease(s3, path), _S3Lease(s3, path)
+    (_, seen_a), (_, seen_b) = a.read(), b.read()
+    assert seen_a is seen_b is None
+    assert a.swap(_holder("a"), seen_a) is not None
+    assert b.swap(_holder("b"), seen_b) is None  # b read it absent, but a created it since
+    assert json.loads(s3.cat(path))["what"] == "a"
+
+    s3.pipe(path, json.dumps({**_holder("dead"), "renewed": 0}).encode())  # a holder that died
+    (expired, seen_a), (_, seen_b) = a.read(), b.read()
+    assert expired["what"] == "dead" and seen_a == seen_b
+    assert b.swap(_holder("b"), seen_b) is not None
+    assert a.swap(_holder("a"), seen_a) is None  # the lease a saw expired is b's now
+    assert json.loads(s3.cat(path))["what"] == "b"
+    assert LEASE_SECONDS > 0
+
+
+def test_on_s3_of_four_builds_starting_together_one_holds_the_lock(s3, tmp_path):
+    # Four processes released at one moment ask for the same dataset's lock without waiting.
+    script = ("import sys, time; from warehouse.layout import DatasetPaths; from warehouse.lock import writer_lock, DatasetBusy\n"
+              "go = float(sys.argv[1])\n"
+              "while time.time() < go: pass\n"
+              "try:\n"
+              f"    with writer_lock(DatasetPaths('s3://{BUCKET}/race4', 'd'), 'racer'):\n"
+              "        print('won', flush=True); time.sleep(3)\n"
+              "except DatasetBusy:\n"
+              "    print('busy', flush=True)\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    go = time.time() + 5  # after every process has imported what it needs
+    racers = [subprocess.Popen([sys.executable, "-c", script, str(go)], env=env, cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True) for _ in range(4)]
+    outcomes = sorted(p.communicate(timeout=120)[0].strip() for p in racers)
+    assert outcomes == ["busy", "busy", "busy", "won"], [p.stderr for p in racers]

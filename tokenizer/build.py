@@ -30,6 +30,7 @@ from tokenizer.sources import DatasetSource, TextSource, TokenizeError
 from tokenizer.tokenfile import TokenFile, TokenFileError, dtype_for_vocab
 from tokenizer.tokensdir import FILES, META_NAME, SPLITS, TOKENIZER_NAME, VOCAB_NAME, load_codec
 from tokenizer.train import BOS_ID, EOS_ID, PAD_ID, UNK_ID, TokenizerSettings, train_tokenizer, vocab_lines
+from warehouse.layout import is_remote, local_mirror
 
 log = logging.getLogger(__name__)
 
@@ -168,9 +169,9 @@ def _warehouse_dir(source, tokenizer_id: str) -> Path:
     if not isinstance(source, DatasetSource):
         raise TokenizeError("text input needs --out")
     where = source.paths.tokens(tokenizer_id)
-    if "://" in where:
-        raise TokenizeError(f"token files are memory-mapped and must be local; {where} is not: pass --out")
-    return Path(where)
+    if is_remote(where):  # memory-mapped files must be local: a local folder stands in for the URL
+        log.info("token files are memory-mapped: %s is kept in %s", where, local_mirror(where))
+    return Path(local_mirror(where))
 
 
 def _matching_meta(out: Path, content_hash: str) -> dict | None:

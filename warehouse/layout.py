@@ -9,11 +9,17 @@
 <root>/<dataset>/dedup/               MinHash band signatures per shard (near-duplicate stage)
 <root>/<dataset>/tokens/<tokenizer>/  tokenizer.model, train.bin, val.bin, *.idx, meta.json
 <root>/runs/<run-id>/                 checkpoints, metrics.parquet, samples.txt, lineage.json
+
+Token files are memory-mapped and a training run writes its checkpoint as it goes, so both need a
+local folder: under an object-store root they are made in `local_mirror(...)` of their place, and a
+finished run is uploaded to its place in the warehouse (flows/train_after_build.py).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from warehouse.errors import UsageError
 
@@ -77,3 +83,17 @@ class DatasetPaths:
 
 def run_dir(root: str, run_id: str) -> str:
     return join(root, "runs", run_id)
+
+
+def is_remote(path: str) -> bool:
+    return "://" in path and not path.startswith("file://")
+
+
+def local_mirror(path: str) -> str:
+    """`path` itself when it is local; for an object-store URL, the local folder standing in for it:
+    $TOKENMILL_CACHE (default ~/.cache/tokenmill)/<scheme>/<bucket>/<key>."""
+    if not is_remote(path):
+        return path.removeprefix("file://")
+    scheme, rest = path.split("://", 1)
+    cache = Path(os.environ.get("TOKENMILL_CACHE") or Path.home() / ".cache" / "tokenmill").expanduser()
+    return str(cache / scheme / rest.strip("/"))

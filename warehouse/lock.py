@@ -9,9 +9,12 @@ commit an input the other is committing. A second writer therefore waits for the
   so a crashed holder never keeps it. The file says who holds it, for the message.
 - Any other fsspec file system (`s3://`, `gs://`): a lease file `<dataset>/_writer.lease` that the
   holder renews every LEASE_SECONDS / 4 from a thread; a lease not renewed for LEASE_SECONDS is a
-  crashed holder's and is taken over. Object stores give no atomic create here, so two writers
-  starting within the same second can both win; the lease is re-read before every renewal, and a
-  writer that finds another's token there stops renewing and fails when its block ends.
+  crashed holder's and is taken over. On S3 (and S3-compatible stores) every write of the lease is a
+  conditional PUT — create only if absent (If-None-Match), take over or renew only if unchanged
+  since read (If-Match on its ETag) — so of two writers racing for it exactly one wins. Elsewhere the
+  store gives no such primitive: two writers starting within the same second can both win; the lease
+  is re-read before every renewal, and a writer that finds another's token there stops renewing and
+  fails when its block ends.
 
 The lock is re-entrant within a process (a build's near-dedup and decontamination re-enter it).
 Under Prefect a build takes its dataset's concurrency slot first, then this lock: one order for
@@ -32,6 +35,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 
 import fsspec
+from fsspec.asyn import sync
 from fsspec.implementations.local import LocalFileSystem
 
 from warehouse.errors import TokenmillError
@@ -116,19 +120,88 @@ def _read_json(path: str, fs=None) -> dict | None:
         return None
 
 
+class _PlainLease:
+    """The lease file on a store without conditional writes: last writer wins, checked after a pause."""
+
+    def __init__(self, fs, path: str):
+        self.fs, self.path = fs, path
+
+    def read(self) -> tuple[dict | None, object]:
+        info = _read_json(self.path, self.fs)
+        return info, info
+
+    def swap(self, info: dict, seen: object) -> object | None:
+        """Write `info`; the new version's tag, or None when a rival's write is there instead."""
+        with self.fs.open(self.path, "wb") as f:
+            f.write(json.dumps(info).encode())
+        time.sleep(POLL_SECONDS)  # a rival that wrote in the same moment is seen now
+        current = _read_json(self.path, self.fs)
+        return current if (current or {}).get("token") == info["token"] else None
+
+    def remove(self) -> None:
+        self.fs.rm(self.path)
+
+
+class _S3Lease:
+    """The lease object on S3, each write one compare-and-swap on its ETag."""
+
+    def __init__(self, fs, path: str):
+        self.fs = fs
+        self.bucket, self.key, _ = fs.split_path(path)
+
+    def read(self) -> tuple[dict | None, str | None]:
+        try:
+            body, etag = sync(self.fs.loop, self._get)  # body and ETag of one version, in one request
+        except FileNotFoundError:
+            return None, None
+        try:
+            return json.loads(body or b"null"), etag
+        except ValueError:
+            return None, etag  # not ours to read, but ours to replace if it is still this one
+
+    async def _get(self) -> tuple[bytes, str]:
+        got = await self.fs._call_s3("get_object", Bucket=self.bucket, Key=self.key)
+        async with got["Body"] as body:
+            return await body.read(), got["ETag"]
+
+    def swap(self, info: dict, seen: str | None) -> str | None:
+        condition = {"IfNoneMatch": "*"} if seen is None else {"IfMatch": seen}
+        try:
+            put = self.fs.call_s3("put_object", Bucket=self.bucket, Key=self.key, Body=json.dumps(info).encode(),
+                                  **condition)
+        except OSError as exc:
+            if isinstance(exc, FileExistsError) or _precondition_failed(exc):
+                return None  # a rival created or rewrote it since we read it
+            raise
+        return put["ETag"]
+
+    def remove(self) -> None:
+        self.fs.call_s3("delete_object", Bucket=self.bucket, Key=self.key)
+
+
+def _precondition_failed(exc: OSError) -> bool:
+    code = getattr(exc.__cause__, "response", {}).get("Error", {}).get("Code")
+    return code in ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
+
+
+def _lease_store(fs, path: str):
+    try:
+        from s3fs import S3FileSystem
+    except ImportError:  # s3fs is only needed for s3:// warehouses
+        return _PlainLease(fs, path)
+    return _S3Lease(fs, path) if isinstance(fs, S3FileSystem) else _PlainLease(fs, path)
+
+
 @contextmanager
 def _lease(ds: DatasetPaths, fs, path: str, holder: dict, wait: float):
-    def write(info: dict) -> None:
-        with fs.open(path, "wb") as f:
-            f.write(json.dumps(info).encode())
-
+    store = _lease_store(fs, path)
     deadline = time.monotonic() + wait
     while True:
-        info = _read_json(path, fs)
+        info, seen = store.read()
         if info is None or time.time() - float(info.get("renewed", 0)) > LEASE_SECONDS:
-            write(holder)
-            time.sleep(POLL_SECONDS)  # a rival that wrote in the same moment is seen now
-            if (_read_json(path, fs) or {}).get("token") == holder["token"]:
+            # Absent, unreadable or not renewed in time (its holder died): ours if nobody beats us to it.
+            tag = store.swap(holder, seen)
+            if tag is not None:
                 break
         elif time.monotonic() >= deadline:
             raise DatasetBusy(_describe(ds, info, wait))
@@ -138,12 +211,16 @@ def _lease(ds: DatasetPaths, fs, path: str, holder: dict, wait: float):
     lost: list[dict | None] = []
 
     def renew() -> None:
+        nonlocal tag
         while not stop.wait(LEASE_SECONDS / 4):
-            current = _read_json(path, fs)
+            current, seen = store.read()
             if (current or {}).get("token") != holder["token"]:
                 lost.append(current)
                 return
-            write({**holder, "renewed": time.time()})
+            tag = store.swap({**holder, "renewed": time.time()}, seen)
+            if tag is None:
+                lost.append(store.read()[0])
+                return
 
     thread = threading.Thread(target=renew, name="dataset-lease", daemon=True)
     thread.start()
@@ -153,6 +230,6 @@ def _lease(ds: DatasetPaths, fs, path: str, holder: dict, wait: float):
         stop.set()
         thread.join()
         if not lost:
-            fs.rm(path)
+            store.remove()
     if lost:
         raise DatasetBusy(f"another writer took over the lease of {ds.base} during this run: {lost[0]}")
