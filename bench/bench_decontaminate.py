@@ -56,7 +56,7 @@ def measure(paths: list[str]) -> dict:
 
     from pipeline.dedup.minhash import flat_shingle_hashes
 
-    flat_shingle_hashes(["warm up the compiled kernels"], 13)  # numba compiles (or loads) them once
+    flat_shingle_hashes(["warm up the compiled kernels"], 13, use_kernels=True)  # numba compiles (or loads) them once
     base = _rss_mib()
     started, cpu = time.perf_counter(), time.process_time()
     index = NgramIndex.build(paths, n=13)
@@ -74,8 +74,11 @@ def measure(paths: list[str]) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mb", type=float, default=100.0)
+    parser.add_argument("--quick", action="store_true", help="a 20 MB set instead (bench.run --quick)")
     parser.add_argument("--measure", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.quick:
+        args.mb = min(args.mb, 20.0)
     if args.measure:
         print(json.dumps(measure(args.measure.split(","))))
         return

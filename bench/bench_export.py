@@ -73,8 +73,11 @@ def measure(root: str, fmt: str, out: str) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--mb", type=float, default=100.0)
+    parser.add_argument("--quick", action="store_true", help="a 20 MB set instead (bench.run --quick)")
     parser.add_argument("--measure", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.quick:
+        args.mb = min(args.mb, 20.0)
     if args.measure:
         print(json.dumps(measure(*args.measure)))
         return

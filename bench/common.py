@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import time
@@ -17,6 +18,13 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def load_note() -> str:
+    """The load average as a sentence for a results file: whether the machine was quiet."""
+    one, five, fifteen = os.getloadavg()
+    return (f"Load average at the end: {one:.1f} / {five:.1f} / {fifteen:.1f} (1 / 5 / 15 min) on "
+            f"{os.cpu_count()} cores{' (other work was running: times are inflated)' if five > 1.5 * (os.cpu_count() or 1) / 2 else ''}.")
 
 
 def publish(report: str, path: Path) -> str:

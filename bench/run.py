@@ -18,6 +18,8 @@ BENCHES = {
     "scale": "bench.bench_scale",        # peak RSS: 100M hashes through exact dedup, 10M through near dedup
     "tokenizer": "bench.bench_tokenizer",  # SentencePiece training, encode+pack vs raw encode
     "train": "bench.bench_train",        # training tokens/s vs a nanoGPT-style reference model
+    "decontaminate": "bench.bench_decontaminate",  # 13-gram index memory and lookup speed, 100 MB eval set
+    "export": "bench.bench_export",      # export's peak memory as the dataset grows
 }
 
 

@@ -43,7 +43,7 @@ from warehouse.lock import writer_lock
 from warehouse.read import open_table
 from warehouse.schema import DATASET_SOURCE, SHARDS_SCHEMA
 
-if TYPE_CHECKING:  # the near-dedup stage's imports (datasketch, scipy, numba) cost a second
+if TYPE_CHECKING:  # imported where used: a build without decontamination never loads numba
     import polars as pl
 
     from pipeline.decontaminate import DecontaminationReport
@@ -302,7 +302,7 @@ def _build(inputs: list[str], ds: DatasetPaths, build_id: str, cfg: BuildConfig,
             bar.update(job, advance=len(group), records=records)
 
     near = None
-    # An empty docs table has no near-duplicates: the stage's imports (a CPU-second) are skipped.
+    # An empty docs table has no near-duplicates: the stage (its reads and writes) is skipped.
     if cfg.dedup.near and commit.table_version(ds.docs) is not None and open_table(ds, "docs").to_pyarrow_dataset().count_rows():
         cfg = cfg.model_copy(update={"dedup": cfg.dedup.banded()})  # the builds row records the bands used
         near = steps.near_dedup(ds, cfg.dedup, dask_address, build_id)

@@ -160,7 +160,7 @@ class DedupConfig(_Section):
 
     def banded(self) -> "DedupConfig":
         """This config with (bands, rows) set: as given, else datasketch's optimum for the threshold
-        (`pipeline.dedup.lsh.lsh_params`). Not done at validation: datasketch takes seconds to import."""
+        (`pipeline.dedup.lsh.lsh_params`). Not done at validation: only near dedup needs it."""
         if self.bands is not None:
             return self
         from pipeline.dedup.lsh import lsh_params

@@ -3,13 +3,30 @@
 Three pieces, each checked against trafilatura's own behaviour on the shared/data pages by
 tests/test_extract.py:
 - `parse_html`: the tree `trafilatura.load_html` gives, with lxml's element classes chosen in C;
-- `faster_xpaths()`: trafilatura's XPath lists, rewritten to select the same elements faster,
-  swapped in only while our extraction runs;
+- `faster_xpaths()`: trafilatura's XPath lists, rewritten to select the same elements faster
+  (their regex tests remembering their answers), swapped in only while our extraction runs;
 - `faster_passes()`: trafilatura's link-density pass reading each link's text once per pass
   instead of once per enclosing element, and its jusText fallback building its stop-word set once
-  instead of once per page; also only while our extraction runs.
+  instead of once per page, keeping its paragraphs' element paths as strings and normalising each
+  paragraph's text once; also only while our extraction runs.
 trafilatura is pinned in pyproject.toml because all three read its internals; on another version
 (pipeline/pins.py) they fall back to trafilatura's public path: `load_html`, its own XPaths and passes.
+
+Where the rest of the time goes (cProfile and CPU-seconds on the 82 HTML responses of shared/data,
+2026-12-04), and what did not help:
+- trafilatura's XPath pruning is a third of the extraction CPU: the discard lists, evaluated again
+  on every candidate frame and on the whole tree for the recovery pass; half of it is the
+  re:test callbacks. Spelling the regex alternations out as contains()/starts-with() in XPath
+  (no callback) selects the same elements but is 3x slower: libxml2 re-reads the attribute for
+  every literal.
+- On the big pages (290-780 KB: data.gov.uk listings and statistics tables) the time goes to
+  that pruning, the link-density passes, table handling and, where the page's own extractor
+  finds too little, readability and jusText: work on the page's real markup. Removing <script>,
+  <style>, <noscript>, <svg>, <template> and <iframe> from the parsed tree before trafilatura
+  runs changes no text on these pages and saves nothing measurable (lxml skips their text
+  cheaply), so it is not done.
+- The fast pass followed by the full cascade (pipeline/extract.py) happens on 5 of the 82
+  pages and costs 1 % of the time: not worth reusing the fast pass's result.
 """
 
 from __future__ import annotations
@@ -18,6 +35,7 @@ import re
 from contextlib import contextmanager
 
 import justext.core
+import justext.paragraph
 import trafilatura.external
 import trafilatura.htmlprocessing
 import trafilatura.main_extractor
@@ -103,6 +121,16 @@ def _parse_utf8(html: str) -> HtmlElement | None:
 # objects tied to their element (the expressions select elements, so their results are the
 # same). Together: 40 % less time in these XPaths, 22 % less extraction time on the shared/data
 # pages. A test checks that every rewritten expression selects what trafilatura's own does there.
+#
+# A third rewrite: `re:test(@attr, 'regex')` becomes `tm:test(...)`, `_regex_test`, which is
+# lxml's EXSLT re:test (lxml/extensions.pxi, `_ExsltRegExp.test`: the first node's string, the
+# regex compiled with re.IGNORECASE where the flags hold "i", true where `search` finds it)
+# remembering its answer for each (string, regex, flags). The same class and id values recur on
+# every element of a page and every page of a site, and trafilatura tests each against a dozen
+# long alternations several times per page (every candidate frame is pruned again): the regex
+# searches were half the cost of those callbacks. Still exact, by construction. The 82 crawled
+# pages of shared/data leave 9,400 answers (1.6 MB); after _CACHE_LIMIT (about 9 MB) the memory
+# starts again empty, so a worker's memory stays bounded on any crawl.
 
 _REGEX_TEST = re.compile(
     r"re:test\(\s*(@[\w-]+(?:\s*\|\s*@[\w-]+)*)\s*,\s*'([^']*)'\s*(?:,\s*'([^']*)'\s*)?\)"
@@ -120,17 +148,50 @@ _MAY_BE_POSITIONAL = re.compile(
 _XPATH_LITERAL = re.compile(r"'[^']*'|\"[^\"]*\"")
 
 
+_TM_NS = "tokenmill:regex-test"
+_CACHE_LIMIT = 50_000
+_regex_answers: dict[tuple[str, str, str], bool] = {}
+_compiled: dict[tuple[str, bool], re.Pattern] = {}
+
+
+def _regex_test(_context, value, regex: str, flags: str = "") -> bool:
+    """lxml's EXSLT `re:test(value, regex, flags)`, its answers remembered (see above). `value`
+    is an attribute node set: with smart_strings=False, a list of plain strings."""
+    if type(value) is list:
+        value = value[0] if value else ""
+    if type(value) is not str:  # not what the rewrite passes; lxml would read an element's text
+        raise TypeError(f"tm:test takes attribute values, not {type(value).__name__}")
+    key = (value, regex, flags)
+    answer = _regex_answers.get(key)
+    if answer is None:
+        ignore_case = "i" in flags
+        pattern = _compiled.get((regex, ignore_case))
+        if pattern is None:
+            pattern = _compiled[regex, ignore_case] = re.compile(
+                regex, re.UNICODE | re.IGNORECASE if ignore_case else re.UNICODE)
+        if len(_regex_answers) >= _CACHE_LIMIT:
+            _regex_answers.clear()
+        answer = _regex_answers[key] = pattern.search(value) is not None
+    return answer
+
+
 def faster_equivalent(expression: XPath) -> XPath:
     """An XPath selecting the same elements as trafilatura's `expression` (whose only namespace
     prefix is `re:`), in the same order, that libxml2 evaluates faster (see above); the
     expression itself if the rewrite cannot read it."""
     try:
         return XPath(
-            faster_xpath(expression.path), namespaces={"re": trafilatura.xpaths.REGEXP_NS},
-            smart_strings=False,
+            _remembered_regex_tests(faster_xpath(expression.path)),
+            namespaces={"re": trafilatura.xpaths.REGEXP_NS, "tm": _TM_NS},
+            extensions={(_TM_NS, "test"): _regex_test}, smart_strings=False,
         )
     except (ValueError, IndexError, re.error, etree.XPathError):
         return expression
+
+
+def _remembered_regex_tests(path: str) -> str:
+    """`path` with its re:test calls on attributes calling `_regex_test` instead."""
+    return _REGEX_TEST.sub(lambda match: "tm:" + match.group(0).removeprefix("re:"), path)
 
 
 def faster_xpath(path: str) -> str:
@@ -233,6 +294,13 @@ def faster_xpaths():
 #   stop words of all 100 jusText languages (154,000, as a tuple) and jusText lower-cases them into
 #   a new frozenset on every page (10 ms), after trafilatura built the tuple on first use (140 ms).
 #   Here the lower-cased set is made once, on first use, and handed through as it is.
+# - jusText's paragraphs: its ParagraphMaker opens a Paragraph at every block element's start and
+#   end (most stay empty and are dropped), and each one joins the whole element path into two
+#   strings (`PathInfo.dom`, `.xpath`): O(depth) per element, on deep pages the larger part of
+#   building the paragraphs. The classifier then re-joins and re-normalises a paragraph's text
+#   on each of its five or so reads. `_PathInfo` keeps both path strings with each level (one
+#   concatenation per element, the same strings), and `_Paragraph` keeps its text once made,
+#   remade only if a text node was appended since (jusText only ever appends).
 
 
 @contextmanager
@@ -288,7 +356,8 @@ class _FasterPasses:
 
     @contextmanager
     def swapped_in(self):
-        with _patched(trafilatura.main_extractor, delete_by_link_density=self.link_density_pass), \
+        with _patched(justext.core, PathInfo=_PathInfo, Paragraph=_Paragraph), \
+                _patched(trafilatura.main_extractor, delete_by_link_density=self.link_density_pass), \
                 _patched(trafilatura.htmlprocessing, collect_link_info=self.collect_link_info):
             if not JUSTEXT_INTERNALS:
                 yield
@@ -296,6 +365,52 @@ class _FasterPasses:
             with _patched(trafilatura.external, JT_STOPLIST=None, jt_stoplist_init=self.all_stop_words), \
                     _patched(justext.core, define_stoplist=self.define_stoplist):
                 yield
+
+
+class _PathInfo:
+    """justext 3.0.2's `core.PathInfo` (the element path of ParagraphMaker's SAX walk), with the
+    `dom` and `xpath` strings of each level computed when the level is entered."""
+
+    __slots__ = ("_elements",)
+
+    def __init__(self):
+        # (tag name, order among its same-named siblings, children's counts, dom, xpath) per level
+        self._elements: list[tuple[str, int, dict, str, str]] = []
+
+    @property
+    def dom(self) -> str:
+        return self._elements[-1][3] if self._elements else ""
+
+    @property
+    def xpath(self) -> str:
+        return self._elements[-1][4] if self._elements else "/"
+
+    def append(self, tag_name: str) -> _PathInfo:
+        elements = self._elements
+        if elements:
+            _, _, children, dom, xpath = elements[-1]
+            order = children[tag_name] = children.get(tag_name, 0) + 1
+            elements.append((tag_name, order, {}, f"{dom}.{tag_name}", f"{xpath}/{tag_name}[{order}]"))
+        else:  # justext counts a root's order in a fresh dict each time: always 1
+            elements.append((tag_name, 1, {}, tag_name, f"/{tag_name}[1]"))
+        return self
+
+    def pop(self) -> _PathInfo:
+        self._elements.pop()
+        return self
+
+
+class _Paragraph(justext.paragraph.Paragraph):
+    """justext 3.0.2's Paragraph, its `text` computed once per set of text nodes."""
+
+    _text_of: int = -1  # how many text nodes `_text` was made from
+
+    @property
+    def text(self) -> str:
+        if self._text_of != len(self.text_nodes):
+            self._text = justext.paragraph.Paragraph.text.fget(self)
+            self._text_of = len(self.text_nodes)
+        return self._text
 
 
 _FASTER_PASSES = _FasterPasses() if TRAFILATURA_INTERNALS else None

@@ -71,6 +71,40 @@ def test_build_with_no_prefect_api_configured_never_imports_prefect(tmp_path):
     assert not {name for name in imported if name.split(".")[0] == "prefect"}
 
 
+# What near dedup of a few documents must not load into the build's process (issue #16: under
+# 500 MB per process, under 3 CPU-seconds for a one-page build): scipy and numba (with its llvmlite)
+# cost about 1.2 CPU-seconds and 250 MB there, datasketch is how scipy.integrate came in.
+HEAVY_FOR_A_SMALL_BUILD = ("scipy", "numba", "llvmlite", "datasketch", "prefect", "torch")
+
+
+def test_a_small_build_that_keeps_its_page_runs_near_dedup_without_scipy_or_numba(tmp_path):
+    """The parent process of `tokenmill build`, whose page is kept so near dedup signs it, imports
+    none of the heavy modules and stays under the issue's 500 MB (it peaks near 350 MB)."""
+    report = tmp_path / "report.json"
+    script = (
+        "import atexit, json, sys\n"
+        "def report():\n"
+        "    status = dict(line.split(':', 1) for line in open('/proc/self/status'))\n"
+        f"    json.dump({{'modules': sorted(sys.modules), 'hwm_kb': int(status['VmHWM'].split()[0])}}, open({str(report)!r}, 'w'))\n"
+        "atexit.register(report)\n"
+        "from flows.cli import app\n"
+        "app(sys.argv[1:])\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PYTHONPATH=str(REPO))
+    build = subprocess.run(
+        [sys.executable, "-c", script, "build", str(REPO / "sample" / "html" / "pg14263_katrine.htm"),
+         "--warehouse", str(tmp_path / "wh"), "--workers", "1"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert build.returncode == 0, build.stderr[-3000:]
+    assert "1 documents signed of 1" in build.stdout  # kept, and near dedup ran on it
+    parent = json.loads(report.read_text())
+    assert not [name for name in parent["modules"] if name.split(".")[0] in HEAVY_FOR_A_SMALL_BUILD]
+    assert "pipeline.dedup.stage" in parent["modules"]
+    assert parent["hwm_kb"] < 500 * 1024
+
+
 def test_a_prefect_api_in_the_environment_or_the_active_profile_is_found(tmp_path, monkeypatch):
     from flows.settings import prefect_api_configured
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import polars as pl
+import pytest
 
 from pipeline.dedup.candidates import bucket_pairs
+from pipeline.dedup import lsh
 from pipeline.dedup.lsh import band_hashes, candidate_probability, lsh_params
 from pipeline.dedup.unionfind import choose_keepers, cluster_labels, clustered_docs
 
@@ -14,6 +18,29 @@ def test_bands_and_rows_come_from_datasketch_optimiser():
     # datasketch 2.0's MinHashLSH at threshold 0.8: (0.1, 0.9) weights, and its default (0.5, 0.5)
     assert lsh_params(0.8, 128, verified=True) == (14, 9)
     assert lsh_params(0.8, 128, verified=False) == (9, 13)
+
+
+def test_bands_and_rows_equal_datasketchs_choice_across_thresholds_and_sizes():
+    """The numpy quadrature picks what datasketch's scipy `quad` picks, everywhere a user may set."""
+    from datasketch import MinHashLSH
+
+    for num_perm in (16, 64, 128, 256):
+        for threshold in (0.05, 0.5, 0.7, 0.8, 0.85, 0.95):
+            for verified, weights in ((True, lsh.WEIGHTS_VERIFIED), (False, lsh.WEIGHTS_UNVERIFIED)):
+                try:
+                    theirs = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=weights)
+                except ValueError as exc:  # e.g. one band at a low threshold: the same error here
+                    with pytest.raises(ValueError, match=re.escape(str(exc))):
+                        lsh.lsh_params.__wrapped__(threshold, num_perm, verified)
+                    continue
+                assert lsh.lsh_params.__wrapped__(threshold, num_perm, verified) == (theirs.b, theirs.r)
+
+
+def test_a_near_tie_is_left_to_datasketch(monkeypatch):
+    asked = []
+    monkeypatch.setattr(lsh, "_TIE", 1.0)  # every choice a near tie
+    monkeypatch.setattr(lsh, "_datasketch_params", lambda *args: asked.append(args) or (7, 7))
+    assert lsh.lsh_params.__wrapped__(0.8, 128, True) == (7, 7) and asked == [(0.8, 128, lsh.WEIGHTS_VERIFIED)]
 
 
 def test_checked_banding_finds_pairs_at_085_and_datatrove_default_sits_at_07():

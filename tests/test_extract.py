@@ -25,7 +25,7 @@ from trafilatura.settings import Extractor as TrafilaturaOptions
 from pipeline.charset import decode_html
 from pipeline.config import ExtractConfig
 from pipeline.extract import Extracted, Extractor
-from pipeline.fast_trafilatura import faster_equivalent, parse_html
+from pipeline.fast_trafilatura import faster_equivalent, faster_passes, parse_html
 from pipeline.records import EXCERPT_CHARS, RawRecord, Rejection
 
 REPO = Path(__file__).resolve().parent.parent
@@ -146,12 +146,30 @@ def test_faster_xpaths_select_what_trafilaturas_own_select(crawled_pages):
     ".//*[self::div or self::p][last()]",
     "(.//*[self::div or self::p][not(.//b)])[2]",
     ".//*[self::p or self::span][string-length(.)]",  # a number: true where it is the position
+    # id and class both set, in either order: re:test reads the first node lxml hands it
+    ".//*[re:test(@id|@class, '^x')]",
+    ".//*[re:test(@class|@id, 'y$')]",
+    ".//*[re:test(@class, 'MENU', 'i')]",
 ])
 def test_faster_xpath_selects_the_same_elements_in_the_same_order(expression):
     page = fromstring("<html><body><div class='menu'><p>one <b>1</b></p><p id='nav'>two</p></div>"
-                      "<div><p class=''>three</p><span>four</span><p>five</p></div></body></html>")
+                      "<div><p class=''>three</p><span>four</span><p>five</p></div>"
+                      "<div id='xa' class='by'>six</div><div class='xb' id='ay'>seven</div></body></html>")
     own = XPath(expression, namespaces={"re": trafilatura.xpaths.REGEXP_NS})
-    assert faster_equivalent(own)(page) == own(page)
+    for _ in range(2):  # the second time from the remembered answers of the regex tests
+        assert faster_equivalent(own)(page) == own(page)
+
+
+def test_remembered_regex_answers_are_bounded_and_still_right(monkeypatch):
+    import pipeline.fast_trafilatura as fast
+
+    monkeypatch.setattr(fast, "_CACHE_LIMIT", 3)
+    monkeypatch.setattr(fast, "_regex_answers", {})
+    values = ["nav", "menu-x", "footer", "navbar", "", "NAV"] * 2
+    assert [fast._regex_test(None, [v], "^nav|menu") for v in values] == \
+        [v.startswith("nav") or "menu" in v for v in values]
+    assert fast._regex_test(None, ["NAV"], "^nav", "i") and not fast._regex_test(None, [], "^nav")
+    assert len(fast._regex_answers) <= 3
 
 
 @pytest.mark.shared
@@ -164,6 +182,35 @@ def test_trafilatura_keeps_its_own_xpaths_after_our_extraction_ends_or_times_out
     assert Extractor(ExtractConfig(max_seconds=0.001))(_page(shared_data, WSJ_PAGE)).reason == \
         "extract_timeout"
     assert shipped() == before
+
+
+def _justext_paragraphs(tree) -> list[tuple]:
+    """jusText as trafilatura's fallback runs it (trafilatura.external.try_justext, all languages'
+    stop words), every paragraph with what its classifier reads and decides."""
+    from justext.core import ParagraphMaker, classify_paragraphs, revise_paragraph_classification
+    from trafilatura.external import jt_stoplist_init
+
+    paragraphs = ParagraphMaker.make_paragraphs(tree)
+    classify_paragraphs(paragraphs, jt_stoplist_init(), 50, 150, 0.1, 0.2, 0.25, True)
+    revise_paragraph_classification(paragraphs, 150)
+    return [(p.dom_path, p.xpath, p.text, p.chars_count_in_links, p.tags_count, p.is_heading,
+             p.class_type) for p in paragraphs]
+
+
+def test_faster_justext_paragraphs_are_justexts_own(crawled_pages):
+    """faster_passes() swaps jusText's element path and paragraph for ones that keep their
+    strings (pipeline/fast_trafilatura.py): same paths, texts and classes on every real page."""
+    compared = 0
+    for html in crawled_pages:
+        tree = load_html(html)
+        if tree is None:
+            continue
+        own = _justext_paragraphs(copy.deepcopy(tree))
+        with faster_passes():
+            faster = _justext_paragraphs(copy.deepcopy(tree))
+        assert faster == own
+        compared += len(own)
+    assert compared > 100  # paragraphs with text were compared, not empty lists
 
 
 def test_pages_parse_to_the_tree_trafilatura_parses(crawled_pages):

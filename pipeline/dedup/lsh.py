@@ -27,14 +27,61 @@ WEIGHTS_UNVERIFIED = (0.5, 0.5)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-@lru_cache(maxsize=64)  # the optimiser integrates ~13,000 curves: 60 ms a call
+# Two candidates whose weighted errors differ by less than this are left to datasketch to rank:
+# quadrature here and scipy's `quad` there agree to ~1e-14 on these polynomials (tests compare them).
+_TIE = 1e-9
+
+
+@lru_cache(maxsize=64)
 def lsh_params(threshold: float, num_perm: int, verified: bool = True) -> tuple[int, int]:
     """(bands, rows) for a Jaccard threshold, as datasketch's public `MinHashLSH(threshold, num_perm,
-    weights)` chooses them (its `b` and `r`)."""
-    # imported here: datasketch imports scipy.integrate, a CPU-second of every CLI start-up
+    weights)` chooses them (its `b` and `r`).
+
+    The same search as datasketch's `_optimal_param`, the same order and the same strict `<`, but the
+    areas come from Gauss-Legendre quadrature in numpy rather than scipy's `quad`: each integrand is a
+    polynomial of degree b*r <= num_perm, which num_perm/2 + 2 nodes integrate exactly (to rounding).
+    datasketch imports scipy.integrate, about 0.5 CPU-seconds and 120 MB in the build's process; it is
+    asked only where two choices are too close for the two quadratures to be sure to rank alike.
+    """
+    weights = WEIGHTS_VERIFIED if verified else WEIGHTS_UNVERIFIED
+    if not 0.0 <= threshold <= 1.0 or num_perm < 2:
+        return _datasketch_params(threshold, num_perm, weights)  # which raises its ValueError
+    errors = _weighted_errors(threshold, num_perm, *weights)
+    best = int(np.argmin(errors))  # the first of equal minima, as datasketch's strict `<` keeps it
+    others = np.delete(errors, best)
+    bands, rows = _band_row_pairs(num_perm)[best]
+    # A near tie is datasketch's to rank; one band is its error ("too small (b < 2)"), so it says it.
+    if (len(others) and others.min() - errors[best] < _TIE) or bands < 2:
+        return _datasketch_params(threshold, num_perm, weights)
+    return bands, rows
+
+
+def _band_row_pairs(num_perm: int) -> list[tuple[int, int]]:
+    """Every (bands, rows) with bands * rows <= num_perm, in datasketch's search order."""
+    return [(b, r) for b in range(1, num_perm + 1) for r in range(1, num_perm // b + 1)]
+
+
+def _weighted_errors(threshold: float, num_perm: int, fp_weight: float, fn_weight: float) -> np.ndarray:
+    """datasketch's weighted error of every (bands, rows) of `_band_row_pairs`: the area under the
+    candidate curve below the threshold (false positives) and above the curve beyond it (false negatives)."""
+    from numpy.polynomial.legendre import leggauss
+
+    nodes, node_weights = leggauss(num_perm // 2 + 2)
+    pairs = np.array(_band_row_pairs(num_perm), dtype=float)
+    bands, rows = pairs[:, :1], pairs[:, 1:]
+
+    def area(low: float, high: float, below: bool) -> np.ndarray:
+        s = (high - low) / 2 * nodes[None, :] + (high + low) / 2
+        p = 1.0 - (1.0 - s**rows) ** bands
+        return (high - low) / 2 * ((p if below else 1.0 - p) * node_weights).sum(axis=1)
+
+    return area(0.0, threshold, True) * fp_weight + area(threshold, 1.0, False) * fn_weight
+
+
+def _datasketch_params(threshold: float, num_perm: int, weights: tuple[float, float]) -> tuple[int, int]:
     from datasketch import MinHashLSH
 
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=WEIGHTS_VERIFIED if verified else WEIGHTS_UNVERIFIED)
+    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm, weights=weights)
     return int(lsh.b), int(lsh.r)
 
 

@@ -4,8 +4,10 @@ datasketch computes a signature one document at a time: every shingle goes throu
 (`sha1_hash32`), then a numpy broadcast over the permutations. Here compiled code (numba) runs
 over a batch's normalised UTF-8 buffer: it finds the shingles' byte ranges, hashes them with SHA-1
 32 at a time in SIMD lanes (`sha1`), and folds each hash into the minimum of every permutation,
-with no Python object per word or shingle. The values are datasketch's exactly, for both of its
-32-bit schemes (tests assert it):
+with no Python object per word or shingle (`pipeline.dedup.kernels`); a process's first megabyte
+goes through plain Python and numpy instead (`pipeline.dedup.few_docs`, see `compiled`), which
+spares a small build the kernels' loading. The values are datasketch's exactly, on either path, for
+both of its 32-bit schemes (tests assert it):
 
 - "affine32" (datasketch >= 2.0 default, ours): h = fmix32(sha1_hash32(shingle)); a*h + b mod 2^32.
   datasketch 2.0 made it the default because the legacy fold from 61 to 32 bits collides like a
@@ -13,89 +15,71 @@ with no Python object per word or shingle. The values are datasketch's exactly, 
 - "legacy" (datasketch < 2.0): (a*h + b) mod 2^64 (numpy's uint64 wrap-around), then mod the
   Mersenne prime 2^61 - 1, then the low 32 bits.
 
-The permutation parameters come from datasketch itself (`MinHash(num_perm, seed, scheme)`), so the
-seed means the same thing here as there, and a stored signature loads back as a `LeanMinHash`.
+The permutation parameters are drawn as datasketch's `MinHash(num_perm, seed, scheme)` draws them
+(tests compare them), so the seed means the same thing here as there, and a stored signature loads
+back as a `LeanMinHash`. datasketch itself is not imported here: it imports scipy.integrate, half a
+CPU-second and 120 MB in the build's process.
 """
 
 from __future__ import annotations
 
 import struct
+import sys
+import threading
 from functools import lru_cache
 
-import numba
 import numpy as np
 import pyarrow as pa
-from datasketch import LeanMinHash, MinHash
-
-from pipeline.dedup.sha1 import sha1_prefix64_many
-from pipeline.dedup.shingles import all_shingle_bounds, normalised_buffers
 
 SCHEMES = ("affine32", "legacy")
 DEFAULT_SCHEME = "affine32"
 EMPTY = np.uint32(0xFFFFFFFF)  # a permutation's value before any shingle: datasketch's "empty"
 
-_MASK32 = 0xFFFFFFFF
 _MERSENNE = (1 << 61) - 1
+
+# Text a process signs or hashes without the compiled kernels before it loads them (`compiled`).
+PLAIN_BYTES_PER_PROCESS = 1 << 20
+_plain_left = PLAIN_BYTES_PER_PROCESS
+_plain_lock = threading.Lock()
+
+
+def compiled(texts: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether a batch goes to the compiled kernels (`pipeline.dedup.kernels`) or to plain Python
+    (`pipeline.dedup.few_docs`): the same values either way. Loading the kernels costs a process about
+    0.6 CPU-seconds and 150 MB once, about what plain Python spends on a megabyte of text; so each
+    process does its first `PLAIN_BYTES_PER_PROCESS` in plain Python and everything after compiled.
+    A build of a few pages never loads numba; a large one wastes at most that first megabyte's time.
+    Once the kernels are loaded (by this rule, or a caller's `use_kernels=True`), they do everything."""
+    global _plain_left
+    if "pipeline.dedup.kernels" in sys.modules:
+        return True
+    size = texts.nbytes
+    with _plain_lock:
+        if size <= _plain_left:
+            _plain_left -= size
+            return False
+        _plain_left = 0  # from now on compiled: the kernels are worth loading
+        return True
 
 
 @lru_cache(maxsize=16)
 def permutations(num_perm: int, seed: int, scheme: str = DEFAULT_SCHEME) -> tuple[np.ndarray, np.ndarray]:
-    """datasketch's permutation parameters (a, b) for this seed: uint32 for affine32, uint64 for legacy."""
+    """datasketch's permutation parameters (a, b) for this seed: uint32 for affine32, uint64 for legacy.
+
+    Drawn as datasketch 2.0's `MinHash._init_permutations` draws them, from `RandomState(seed)`.
+    """
     if scheme not in SCHEMES:
         raise ValueError(f"scheme must be one of {', '.join(SCHEMES)}, got {scheme!r}")
-    a, b = MinHash(num_perm=num_perm, seed=seed, scheme=scheme).permutations
+    gen = np.random.RandomState(seed)
+    if scheme == "legacy":
+        pairs = [(gen.randint(1, _MERSENNE, dtype=np.uint64), gen.randint(0, _MERSENNE, dtype=np.uint64))
+                 for _ in range(num_perm)]
+        a, b = np.array(pairs, dtype=np.uint64).reshape(num_perm, 2).T
+    else:  # an odd multiplier: a bijection of the 32-bit values
+        a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+        b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
     dtype = np.uint32 if scheme == "affine32" else np.uint64
     return np.ascontiguousarray(a, dtype=dtype), np.ascontiguousarray(b, dtype=dtype)
-
-
-@numba.njit(cache=True, inline="always")
-def _fmix32(h):
-    # datasketch's pre-mix for the affine schemes: the MurmurHash3 32-bit finalizer.
-    h ^= h >> 16
-    h = (h * 0x85EBCA6B) & _MASK32
-    h ^= h >> 13
-    h = (h * 0xC2B2AE35) & _MASK32
-    return h ^ (h >> 16)
-
-
-@numba.njit(cache=True, inline="always")
-def _fold(row, h, a, b, legacy):
-    """row[k] = min(row[k], permutation k of shingle hash h) for every k."""
-    if legacy:
-        hu = np.uint64(h & _MASK32)  # sha1_hash32
-        for k in range(row.shape[0]):
-            v = a[k] * hu + b[k]  # uint64, wraps like numpy does in datasketch
-            v = (v & np.uint64(_MERSENNE)) + (v >> np.uint64(61))  # v mod (2^61 - 1), one fold ...
-            if v >= np.uint64(_MERSENNE):  # ... and one subtraction, since v < 2^64
-                v -= np.uint64(_MERSENNE)
-            v &= np.uint64(_MASK32)
-            if v < row[k]:
-                row[k] = v
-    else:
-        hu = np.uint32(_fmix32(h & _MASK32))
-        for k in range(row.shape[0]):
-            v = np.uint32(a[k] * hu + b[k])  # product mod 2^32: the affine32 permutation
-            if v < row[k]:
-                row[k] = v
-
-
-@numba.njit(cache=True, nogil=True)
-def _signatures_kernel(data, offsets, n, a, b, legacy, out):
-    """Fill out[d] with the MinHash of document d; returns each document's shingle count."""
-    bounds, doc_offsets = all_shingle_bounds(data, offsets, n)
-    hashes = sha1_prefix64_many(data, bounds)
-    for d in range(out.shape[0]):
-        row = out[d]
-        for s in range(doc_offsets[d], doc_offsets[d + 1]):
-            _fold(row, np.int64(hashes[s] & np.uint64(_MASK32)), a, b, legacy)
-    return doc_offsets[1:] - doc_offsets[:-1]
-
-
-@numba.njit(cache=True, nogil=True)
-def _shingle_hash_kernel(data, offsets, n):
-    """sha1_hash64 of every shingle of every document, flat, with per-document offsets."""
-    bounds, doc_offsets = all_shingle_bounds(data, offsets, n)
-    return sha1_prefix64_many(data, bounds), doc_offsets
 
 
 def signatures(
@@ -104,42 +88,59 @@ def signatures(
     seed: int = 1,
     ngram: int = 5,
     scheme: str = DEFAULT_SCHEME,
+    use_kernels: bool | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """MinHash signatures of a batch of texts: (uint32 array (docs, num_perm), shingle counts).
 
     Row d equals `MinHash(num_perm, seed, scheme=scheme)` updated with the shingles of text d
     (`shingle_set`); a text with no shingles keeps datasketch's empty value in every slot, and
-    its count of 0 tells the caller to leave it out of the index.
+    its count of 0 tells the caller to leave it out of the index. `use_kernels`: compiled or plain
+    Python (default: as `compiled` decides; the values are the same).
     """
     if not isinstance(texts, (pa.Array, pa.ChunkedArray)):
         texts = pa.array(texts, pa.large_string())
     a, b = permutations(num_perm, seed, scheme)
+    if not (compiled(texts) if use_kernels is None else use_kernels):
+        from pipeline.dedup import few_docs
+
+        return few_docs.signatures(texts, ngram, a, b, scheme == "legacy", EMPTY)
+    from pipeline.dedup.kernels import signatures_kernel
+    from pipeline.dedup.shingles import normalised_buffers
+
     data, offsets = normalised_buffers(texts)
     out = np.full((len(offsets) - 1, num_perm), EMPTY, dtype=np.uint32 if scheme == "affine32" else np.uint64)
-    counts = _signatures_kernel(data, offsets, ngram, a, b, scheme == "legacy", out)
+    counts = signatures_kernel(data, offsets, ngram, a, b, scheme == "legacy", out)
     return out.astype(np.uint32, copy=False), counts
 
 
-def shingle_hashes(texts: pa.Array | pa.ChunkedArray | list[str], ngram: int = 5) -> list[np.ndarray]:
+def shingle_hashes(texts: pa.Array | pa.ChunkedArray | list[str], ngram: int = 5,
+                   use_kernels: bool | None = None) -> list[np.ndarray]:
     """Each text's shingles as sorted unique 64-bit SHA-1 prefixes: sets for exact Jaccard.
 
     Distinct shingles of one document collide with probability ~ m^2 / 2^65 (m shingles): never,
     in practice, so Jaccard on these sets is the Jaccard of the shingle sets.
     """
-    flat, doc_offsets, _ = flat_shingle_hashes(texts, ngram)
+    flat, doc_offsets, _ = flat_shingle_hashes(texts, ngram, use_kernels)
     return [np.unique(flat[doc_offsets[d] : doc_offsets[d + 1]]) for d in range(len(doc_offsets) - 1)]
 
 
 def flat_shingle_hashes(
-    texts: pa.Array | pa.ChunkedArray | list[str], ngram: int = 5
+    texts: pa.Array | pa.ChunkedArray | list[str], ngram: int = 5, use_kernels: bool | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Every shingle's 64-bit SHA-1 prefix, flat in text order (uint64), per-text offsets into
     them, and each text's number of normalised words (a text under `ngram` words has one shingle,
-    all of it)."""
+    all of it). `use_kernels`: as in `signatures`."""
     if not isinstance(texts, (pa.Array, pa.ChunkedArray)):
         texts = pa.array(texts, pa.large_string())
+    if not (compiled(texts) if use_kernels is None else use_kernels):
+        from pipeline.dedup import few_docs
+
+        return few_docs.flat_shingle_hashes(texts, ngram)
+    from pipeline.dedup.kernels import shingle_hash_kernel
+    from pipeline.dedup.shingles import normalised_buffers
+
     data, offsets = normalised_buffers(texts)
-    flat, doc_offsets = _shingle_hash_kernel(data, offsets, ngram)
+    flat, doc_offsets = shingle_hash_kernel(data, offsets, ngram)
     spaces = np.concatenate(([0], np.cumsum(data == 0x20)))
     words = np.where(offsets[1:] > offsets[:-1], spaces[offsets[1:]] - spaces[offsets[:-1]] + 1, 0)
     return flat, doc_offsets, words
@@ -198,6 +199,8 @@ def from_lean_bytes(payloads: pa.Array | pa.ChunkedArray, num_perm: int) -> np.n
     return rows[:, width - 4 * num_perm :].copy().view("<u4").astype(np.uint32, copy=False)
 
 
-def lean_minhash(payload: bytes) -> LeanMinHash:
+def lean_minhash(payload: bytes):
     """One stored signature as datasketch's LeanMinHash."""
+    from datasketch import LeanMinHash
+
     return LeanMinHash.deserialize(payload, byteorder="<")

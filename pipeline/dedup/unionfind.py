@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-from scipy.sparse import coo_matrix
-from scipy.sparse.csgraph import connected_components
 
 
 def cluster_labels(pairs: np.ndarray, n_docs: int) -> np.ndarray:
     """Component label of each of n_docs documents, given (m, 2) pairs of doc numbers."""
     if len(pairs) == 0:
         return np.arange(n_docs, dtype=np.int64)
+    # imported here: a dataset with no candidate pairs (most small builds) never pays for scipy
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
     graph = coo_matrix(
         (np.ones(len(pairs), np.bool_), (pairs[:, 0].astype(np.int64), pairs[:, 1].astype(np.int64))),
         shape=(n_docs, n_docs),
