@@ -782,8 +782,9 @@ def main(argv: list[str] | None = None) -> str:
             "# Document build benchmark: the whole `tokenmill build` against datatrove's chain, one core",
             "",
             f"Machine: {machine(dt_decisions['versions'])}. {time.strftime('%Y-%m-%d %H:%M')}. "
-            "**The machine was shared** with other jobs while measuring (load average below): wall times are "
-            "inflated and noisy, CPU-seconds much less so.",
+            + ("**The machine was shared** with other jobs while measuring (load average below): wall times are "
+               "inflated and noisy, CPU-seconds much less so." if os.getloadavg()[1] > 0.9 * (os.cpu_count() or 1)
+               else "No other work ran while measuring (load average below)."),
             f"Command: `{command}` (part of `make bench`). Each run is a fresh process pinned to CPU {core} "
             f"(as `taskset -c {core}`), OMP/MKL/OpenBLAS threads 1; {len(ours)} rounds, each running every "
             "measurement below once in turn (tokenmill and datatrove alternate).",
