@@ -138,8 +138,12 @@ def worker_dict(rows: int, work: Path) -> dict:
     baseline = _peak_rss()
     started = time.perf_counter()
     seen: dict[int, str] = {}
-    for batch in DeltaTable(str(work / "exact" / "docs")).to_pyarrow_dataset().to_batches(columns=["text_hash", "id"]):
+    # File by file: leaving a scanner's batch iterator mid-way leaves its threads running, and the
+    # process aborts at exit ("terminate called without an active exception").
+    for fragment in DeltaTable(str(work / "exact" / "docs")).to_pyarrow_dataset().get_fragments():
+        batch = fragment.to_table(columns=["text_hash", "id"])
         seen.update(zip(batch.column("text_hash").to_pylist(), batch.column("id").to_pylist()))
+        del batch
         if len(seen) >= rows:
             break
     return {"entries": len(seen), "seconds": time.perf_counter() - started, "peak_rss": _peak_rss(),
