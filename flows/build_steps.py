@@ -33,7 +33,7 @@ from pipeline.config import BuildConfig, DedupConfig
 from pipeline.exact_dedup import ExactDeduplicator
 from pipeline.process import DOCS_SCHEMA, DocumentPipeline, UnitOutput
 from pipeline.readers import InputUnit, expand_inputs
-from pipeline.workers import UnitFailure, run_supervised
+from pipeline.workers import UnitFailure, run_supervised, start_forkserver
 from warehouse import commit
 from flows.settings import dask_address as resolve_dask_address
 from warehouse.errors import UsageError
@@ -239,6 +239,8 @@ def run_build(inputs: list[str], ds: DatasetPaths, cfg: BuildConfig, steps: Buil
     of the inputs (default: the config's; `steps.run_units` says what it means)."""
     runner = runner or cfg.runner
     build_id = commit.new_build_id()
+    if runner == "process" and not resolve_dask_address(dask_address):
+        start_forkserver()  # the workers' imports overlap the checks and planning below
     # Every stage runs once here, before any input is read: a broken model or setting is one error
     # now, not a reject (or a crashed worker) for every record.
     DocumentPipeline(cfg).check()

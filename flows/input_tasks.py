@@ -71,7 +71,7 @@ def run_as_tasks(units: list[InputUnit], cfg: BuildConfig, workers: int, runner:
         try:
             yield from in_input_order(
                 units, lambda unit: tasks.submit(process_input, parameters={"unit": unit, "cfg": cfg}),
-                2 * max(workers, 1), _lost)
+                2 * max(workers, 1), _lost, size=lambda unit: unit.size_bytes)
         finally:
             stop_thread_workers()  # this process's (the thread runner's); Dask workers' end with them
 
