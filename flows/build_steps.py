@@ -33,7 +33,8 @@ from pipeline.config import BuildConfig, DedupConfig
 from pipeline.exact_dedup import ExactDeduplicator
 from pipeline.process import DOCS_SCHEMA, DocumentPipeline, UnitOutput
 from pipeline.readers import InputUnit, expand_inputs
-from pipeline.workers import UnitFailure, run_supervised, start_forkserver
+from pipeline.forkserver import start_forkserver
+from pipeline.workers import UnitFailure, run_supervised
 from warehouse import commit
 from flows.settings import dask_address as resolve_dask_address
 from warehouse.errors import UsageError
@@ -240,7 +241,7 @@ def run_build(inputs: list[str], ds: DatasetPaths, cfg: BuildConfig, steps: Buil
     runner = runner or cfg.runner
     build_id = commit.new_build_id()
     if runner == "process" and not resolve_dask_address(dask_address):
-        start_forkserver()  # the workers' imports overlap the checks and planning below
+        start_forkserver()  # the workers' imports overlap the checks below (a no-op where the CLI started it)
     # Every stage runs once here, before any input is read: a broken model or setting is one error
     # now, not a reject (or a crashed worker) for every record.
     DocumentPipeline(cfg).check()

@@ -109,10 +109,14 @@ def build(
         cfg = load_config(config)
         if workers:
             cfg = cfg.model_copy(update={"workers": workers})
+        from flows.settings import dask_address as resolve_dask_address
+
+        if (runner or cfg.runner) == "process" and not resolve_dask_address(dask_address):
+            from pipeline.forkserver import start_forkserver
+
+            start_forkserver()  # the workers' server imports the pipeline while this process does
         from pipeline.process import DocumentPipeline
         from pipeline.readers import expand_inputs
-
-        from flows.settings import dask_address as resolve_dask_address
 
         # Fail fast, with one line, before Prefect starts: inputs, the stages and their models.
         expand_inputs(inputs)

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 
 from pipeline.config import BuildConfig
+from pipeline.forkserver import forkserver_context
 from pipeline.in_order import in_input_order
 from pipeline.process import DocumentPipeline, UnitOutput, document_stages
 from pipeline.readers import InputUnit
@@ -100,28 +101,13 @@ class _Attempts:
     unit_crashes: int = 0
 
 
-def _forkserver() -> multiprocessing.context.BaseContext:
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["pipeline.process"])
-    return context
-
-
-def start_forkserver() -> None:
-    """Start the server worker processes are forked from, now: it imports the pipeline (about a
-    CPU-second) while this process goes on with its own start-up, on another core."""
-    _forkserver()
-    from multiprocessing import forkserver
-
-    forkserver.ensure_running()
-
-
 class SupervisedWorker:
     """One child process running units, watched by the thread that calls `run`. Not shared between
     threads (one unit at a time); `stop` may come from any thread, and ends a `run` in progress
     with a UnitFailure rather than a restart."""
 
     def __init__(self, cfg: BuildConfig, factory: Callable[[BuildConfig], DocumentPipeline] = DocumentPipeline):
-        self._context = _forkserver()
+        self._context = forkserver_context()
         self._config_json = cfg.model_dump_json()
         self._factory = factory
         self._stage_names = [stage.name for stage in document_stages(cfg)]
