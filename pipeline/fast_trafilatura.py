@@ -268,12 +268,15 @@ _LOCAL_CACHE_LIMIT = 50_000
 
 
 class _LocalPredicate:
-    """`own` (`.//*` and local predicates, see above) as a walk over the descendants."""
+    """`own` (`.//*` and local predicates, see above) as a walk over the descendants. `first`:
+    own is `(.//*[P])[1]`, the first such element; `first_of_siblings`: own is `.//*[P][1]`,
+    each one that no earlier sibling of its own precedes (the walk meets siblings in order)."""
 
-    __slots__ = ("path", "_fallback", "_test", "_tags", "_names", "_answers")
+    __slots__ = ("path", "_fallback", "_test", "_tags", "_names", "_answers", "_first",
+                 "_first_of_siblings")
 
     def __init__(self, own: XPath, fallback, predicates: str, names: tuple[str, ...],
-                 tags: tuple[str, ...]):
+                 tags: tuple[str, ...], first: bool = False, first_of_siblings: bool = False):
         self.path = own.path
         self._fallback = fallback
         self._test = faster_equivalent(XPath("self::*" + predicates,
@@ -281,6 +284,8 @@ class _LocalPredicate:
         self._tags = tags
         self._names = names
         self._answers: dict[tuple, bool] = {}
+        self._first = first
+        self._first_of_siblings = first_of_siblings
 
     def __call__(self, tree):
         if not isinstance(tree, etree._Element):  # a document: `.//*` includes its root element
@@ -289,9 +294,9 @@ class _LocalPredicate:
         if len(answers) >= _LOCAL_CACHE_LIMIT:
             answers.clear()
         selected = []
+        parents = set() if self._first_of_siblings else None
         for element in tree.iterdescendants(*self._tags) if self._tags else tree.iterdescendants(etree.Element):
-            get = element.get
-            values = tuple(map(get, names))
+            values = tuple(map(element.get, names))
             key = (element.tag, values)
             if len(values) > 1 and len(values) - values.count(None) > 1:
                 # two of the attributes: a union like @id|@class reads the first in the element's order
@@ -300,7 +305,14 @@ class _LocalPredicate:
             if answer is None:
                 answer = answers[key] = bool(test(element))
             if answer:
+                if parents is not None:
+                    parent = element.getparent()
+                    if parent in parents:
+                        continue
+                    parents.add(parent)
                 selected.append(element)
+                if self._first:
+                    break
         return selected
 
 
@@ -314,19 +326,31 @@ def fastest_equivalent(expression: XPath):
         return faster
 
 
+_FIRST_OF_ALL = re.compile(r"^\(\s*(.*?)\s*\)\s*\[\s*1\s*\]$", re.DOTALL)
+_FIRST_OF_SIBLINGS = re.compile(r"\[\s*1\s*\]$")
+
+
 def _local_predicate(own: XPath, fallback) -> _LocalPredicate | None:
     """`_LocalPredicate` for `own` where its shape allows (see above), else None."""
     path = own.path.strip()
+    first = first_of_siblings = False
+    if match := _FIRST_OF_ALL.match(path):
+        path, first = match.group(1), True
+    elif _FIRST_OF_SIBLINGS.search(path):
+        path, first_of_siblings = _FIRST_OF_SIBLINGS.sub("", path).rstrip(), True
     if not path.startswith(".//*[") or _end_of_predicates(path, 4) != len(path):
         return None
     predicates = path[4:]
     bare = _XPATH_LITERAL.sub("''", predicates)
     if _LOCAL_PREDICATE_TOKENS.sub("", bare):  # something else than the local tokens
         return None
-    names = tuple(dict.fromkeys(re.findall(r"@([\w-]+)", bare)))
-    first = _ONLY_NAME_TESTS.match(predicates)
-    tags = tuple(re.findall(r"self::([\w-]+)", first.group(0))) if first else ()
-    return _LocalPredicate(own, fallback, predicates, names, tags)
+    tested = re.findall(r"@([\w-]+)", bare)
+    if len(tested) < 2 and not (first or first_of_siblings):
+        return None  # one cheap attribute test: libxml2 alone is as fast as the walk
+    names = tuple(dict.fromkeys(tested))
+    only_names = _ONLY_NAME_TESTS.match(predicates)
+    tags = tuple(re.findall(r"self::([\w-]+)", only_names.group(0))) if only_names else ()
+    return _LocalPredicate(own, fallback, predicates, names, tags, first, first_of_siblings)
 
 
 class _FasterTrafilaturaXPaths:
