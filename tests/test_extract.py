@@ -25,7 +25,7 @@ from trafilatura.settings import Extractor as TrafilaturaOptions
 from pipeline.charset import decode_html
 from pipeline.config import ExtractConfig
 from pipeline.extract import Extracted, Extractor
-from pipeline.fast_trafilatura import faster_equivalent, faster_passes, parse_html
+from pipeline.fast_trafilatura import _LocalPredicate, faster_equivalent, faster_passes, fastest_equivalent, parse_html
 from pipeline.records import EXCERPT_CHARS, RawRecord, Rejection
 
 REPO = Path(__file__).resolve().parent.parent
@@ -132,9 +132,22 @@ def test_faster_xpaths_select_what_trafilaturas_own_select(crawled_pages):
         converted = convert_tags(tree_cleaning(copy.deepcopy(tree), options), options)
         for name, expressions in _trafilatura_xpath_lists().items():
             for own in expressions:
-                faster = faster_equivalent(own)
+                faster, fastest = faster_equivalent(own), fastest_equivalent(own)
                 for root in (tree, converted):
-                    assert faster(root) == own(root), (name, own.path)
+                    selected = own(root)
+                    assert faster(root) == selected, (name, own.path)
+                    assert fastest(root) == selected, (name, own.path)
+
+
+def test_discard_xpaths_become_walks_and_nonlocal_ones_stay_xpaths():
+    """The guard above must compare the walks, not only XPaths: the discard lists trafilatura
+    evaluates most take the `_LocalPredicate` path; an expression reading beyond the element does not."""
+    for expression in (*trafilatura.xpaths.OVERALL_DISCARD_XPATH, trafilatura.xpaths.BODY_XPATH[0],
+                       trafilatura.xpaths.BODY_XPATH[2], trafilatura.xpaths.PRECISION_DISCARD_XPATH[1]):
+        assert isinstance(fastest_equivalent(expression), _LocalPredicate), expression.path
+    for path in (".//*[.//b][@class or @id]", ".//*[@class or @id][2]", ".//*[@id or string-length(@class)]",
+                 "(.//article)[1]", ".//*[@class or @id or text()]"):
+        assert not isinstance(fastest_equivalent(XPath(path)), _LocalPredicate), path
 
 
 @pytest.mark.parametrize("expression", [
@@ -150,14 +163,23 @@ def test_faster_xpaths_select_what_trafilaturas_own_select(crawled_pages):
     ".//*[re:test(@id|@class, '^x')]",
     ".//*[re:test(@class|@id, 'y$')]",
     ".//*[re:test(@class, 'MENU', 'i')]",
+    # the walk's shapes: first of all, first among its siblings, a union in the element's attribute order
+    "(.//*[self::div or self::p][@class or @id])[1]",
+    ".//*[self::div or self::p][@class or @id][1]",
+    ".//*[self::p or self::span][@id or @class][1]",
+    ".//*[starts-with(@id|@class, 'x') or @class='menu']",
+    ".//*[re:test(@class|@id, 'y$') or not(@id)]",
+    ".//*[re:test(@id|@class, '^y') or @title]",  # eight and nine: same values, not the same first
 ])
 def test_faster_xpath_selects_the_same_elements_in_the_same_order(expression):
     page = fromstring("<html><body><div class='menu'><p>one <b>1</b></p><p id='nav'>two</p></div>"
                       "<div><p class=''>three</p><span>four</span><p>five</p></div>"
-                      "<div id='xa' class='by'>six</div><div class='xb' id='ay'>seven</div></body></html>")
+                      "<div id='xa' class='by'>six</div><div class='xb' id='ay'>seven</div>"
+                      "<div id='xc' class='yc'>eight</div><div class='yc' id='xc'>nine</div></body></html>")
     own = XPath(expression, namespaces={"re": trafilatura.xpaths.REGEXP_NS})
-    for _ in range(2):  # the second time from the remembered answers of the regex tests
+    for _ in range(2):  # the second time from the remembered answers of the regex tests and walks
         assert faster_equivalent(own)(page) == own(page)
+        assert fastest_equivalent(own)(page) == own(page)
 
 
 def test_remembered_regex_answers_are_bounded_and_still_right(monkeypatch):
