@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import cpu_model, publish
+from bench.common import cpu_model, load_note, publish
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "decontaminate.md"
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     report = "\n".join([
         "# Decontamination index: memory and speed on a synthetic evaluation set",
         "",
-        f"Machine: {cpu_model()}, shared with other jobs while measured (wall times inflated; CPU times given too). One process, one run.",
+        f"Machine: {cpu_model()}; wall and CPU times given. One process, one run. {load_note()}",
         f"Command: `python -m bench.bench_decontaminate --mb {args.mb:g}`",
         f"Evaluation set: {size / 1e6:,.1f} MB of plain text in two files, random words (Zipf-like over 50,000), "
         "100-word paragraphs: nearly every 13-gram distinct, the index's worst case.",

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from bench.common import cpu_model, publish
+from bench.common import cpu_model, load_note, publish
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "export.md"
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> None:
     report = "\n".join([
         "# Export: peak memory as the dataset grows",
         "",
-        f"Machine: {cpu_model()}, shared with other jobs while measured (times are wall times, inflated). One run.",
+        f"Machine: {cpu_model()}; times are wall times. One run. {load_note()}",
         f"Command: `python -m bench.bench_export --mb {args.mb:g}` — synthetic documents of about 6 KB in a docs table "
         "committed about 12 MB at a time, exported with 50 MB shards, each export in a fresh process.",
         "",

@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 from bench.bench_dedup import _run_json, ensure_datatrove  # one way to run a pinned peer, not two
-from bench.common import cpu_model, publish
+from bench.common import cpu_model, load_note, publish
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "pii.md"
@@ -113,8 +113,8 @@ def main(argv: list[str] | None = None) -> str:
     lines = [
         "# PII redaction benchmark",
         "",
-        f"Machine: {cpu_model()}, {os.cpu_count()} cores, shared with other jobs while measured; one core "
-        f"(`taskset -c 0`, one thread), CPU time of the redaction loop only. {args.pairs} A/B pairs, alternating.",
+        f"Machine: {cpu_model()}, {os.cpu_count()} cores; one core (`taskset -c 0`, one thread), CPU time of the "
+        f"redaction loop only. {args.pairs} A/B pairs, alternating. {load_note()}",
         f"Command: `python -m bench.bench_pii{' --quick' if args.quick else ''}`",
         f"Texts: {a['texts']:,} texts, {mb:,.1f} M characters (the shared crawl's extracted English pages, "
         "SMS Spam Collection, Common Crawl WAT metadata, WikiText-2, tinyshakespeare, Katrine; repeated).",
