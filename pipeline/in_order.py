@@ -11,8 +11,9 @@ Given each unit's size, the window widens past `window` (up to WIDEST times it) 
 flight hold at most AHEAD_BYTES of input. Crawl files differ in cost by tens of times (one WARC of
 forum threads against one of redirects): with a window of two per worker, a worker that finished
 the small ones ahead of a slow one sat idle until it was handed on: on 40 of the shared crawl files
-a 2-worker build ran 1.3x the 1-worker one, and 1.6x with the wider window. Big inputs (1 GB Common Crawl WARCs) keep the plain
-window, so memory still follows `window` outputs; a unit of unknown size (0) counts as AHEAD_BYTES.
+a 2-worker build ran 1.3x the 1-worker one, and 1.6x with the wider window. Big inputs (1 GB Common
+Crawl WARCs) keep the plain window, so memory still follows `window` outputs; a unit of unknown
+size (0) counts as AHEAD_BYTES.
 """
 
 from __future__ import annotations
