@@ -7,10 +7,11 @@ tests/test_extract.py:
   (their regex tests remembering their answers; those that read only each element's own tag and
   attributes, the discard lists above all, as a walk over the elements remembering the answer for
   each tag and attribute values), swapped in only while our extraction runs;
-- `faster_passes()`: trafilatura's link-density pass reading each link's text once per pass
-  instead of once per enclosing element, and its jusText fallback building its stop-word set once
-  instead of once per page, keeping its paragraphs' element paths as strings and normalising each
-  paragraph's text once; also only while our extraction runs.
+- `faster_passes()`: trafilatura's section pruning answering its four discard lists with one walk
+  over each frame instead of one walk per expression, its link-density pass reading each link's
+  text once per pass instead of once per enclosing element, and its jusText fallback building its
+  stop-word set once instead of once per page, keeping its paragraphs' element paths as strings
+  and normalising each paragraph's text once; also only while our extraction runs.
 trafilatura is pinned in pyproject.toml because all three read its internals; on another version
 (pipeline/pins.py) they fall back to trafilatura's public path: `load_html`, its own XPaths and passes.
 
@@ -21,7 +22,9 @@ Where the rest of the time goes (cProfile and CPU-seconds on the 82 HTML respons
   alternations out as contains()/starts-with() in XPath (no callback) selects the same elements
   but is 3x slower: libxml2 re-reads the attribute for every literal. Without any callback the
   largest discard expression still took 2.5 us per element in libxml2: its predicate, not the
-  regexes, was the cost, hence the walks (`_LocalPredicate`): 15 % less extraction CPU.
+  regexes, was the cost, hence the walks (`_LocalPredicate`): 15 % less extraction CPU. The walks
+  then took a fifth of what remained, most of it in the five over each candidate frame, which
+  `prune_in_one_walk` makes one (2026-12-05: 7-8 % less extraction CPU).
 - On the big pages (290-780 KB: data.gov.uk listings and statistics tables) the time goes to
   that pruning, the link-density passes, table handling and, where the page's own extractor
   finds too little, readability and jusText: work on the page's real markup. Removing <script>,
@@ -48,6 +51,7 @@ from lxml import html as lxml_html
 from lxml.etree import XPath
 from lxml.html import HtmlElement
 from trafilatura.utils import is_dubious_html, repair_faulty_html, trim
+from trafilatura.xml import delete_element
 
 from pipeline.pins import internals_usable
 
@@ -283,7 +287,7 @@ class _LocalPredicate:
     own is `(.//*[P])[1]`, the first such element; `first_of_siblings`: own is `.//*[P][1]`,
     each one that no earlier sibling of its own precedes (the walk meets siblings in order)."""
 
-    __slots__ = ("path", "_fallback", "_test", "_tags", "_names", "_answers", "_first",
+    __slots__ = ("path", "_fallback", "_test", "tags", "names", "_answers", "_first",
                  "_first_of_siblings")
 
     def __init__(self, own: XPath, fallback, predicates: str, names: tuple[str, ...],
@@ -292,27 +296,32 @@ class _LocalPredicate:
         self._fallback = fallback
         self._test = faster_equivalent(XPath("self::*" + predicates,
                                              namespaces={"re": trafilatura.xpaths.REGEXP_NS}))
-        self._tags = tags
-        self._names = names
-        self._answers: dict[tuple, bool] = {}
+        self.tags = tags
+        self.names = frozenset(names)
+        self._answers: dict = {}
         self._first = first
         self._first_of_siblings = first_of_siblings
+
+    @property
+    def mergeable(self) -> bool:
+        """Plain `.//*[P]`: what it selects from a tree is each element's own answer, so one walk
+        can answer it together with other such expressions (`prune_in_one_walk`)."""
+        return not (self._first or self._first_of_siblings)
+
+    def test(self, element) -> bool:
+        """P on this one element, ignoring the other elements (what the walk asks on a miss)."""
+        return (not self.tags or element.tag in self.tags) and bool(self._test(element))
 
     def __call__(self, tree):
         if not isinstance(tree, etree._Element):  # a document: `.//*` includes its root element
             return self._fallback(tree)
-        answers, names, test = self._answers, self._names, self._test
+        answers, names, test = self._answers, self.names, self._test
         if len(answers) >= _LOCAL_CACHE_LIMIT:
             answers.clear()
         selected = []
         parents = set() if self._first_of_siblings else None
-        for element in tree.iterdescendants(*self._tags) if self._tags else tree.iterdescendants(etree.Element):
-            values = tuple(map(element.get, names))
-            key = (element.tag, values)
-            if len(values) > 1 and len(values) - values.count(None) > 1:
-                # two of the attributes: a union like @id|@class reads the first in the element's order
-                key = (key, tuple(element.keys()))
-            answer = answers.get(key)
+        for element in tree.iterdescendants(*self.tags) if self.tags else tree.iterdescendants(etree.Element):
+            answer = answers.get(key := _element_key(element, names))
             if answer is None:
                 answer = answers[key] = bool(test(element))
             if answer:
@@ -325,6 +334,16 @@ class _LocalPredicate:
                 if self._first:
                     break
         return selected
+
+
+def _element_key(element, names: frozenset[str]):
+    """What a local predicate naming the attributes `names` can read of `element`: its tag and
+    those attributes, names and values, in the element's own order (a union like @id|@class reads
+    the first of them in that order). One `items()` call: cheaper than a `get` per name."""
+    items = element.items()
+    if not items:  # about half the elements of a page
+        return element.tag
+    return (element.tag, *[item for item in items if item[0] in names])
 
 
 def fastest_equivalent(expression: XPath):
@@ -395,6 +414,79 @@ def faster_xpaths():
     return _FASTER_XPATHS.swapped_in()
 
 
+# trafilatura prunes each candidate frame with up to four discard lists in a row (overall, images,
+# teasers, precision: `prune_unwanted_sections`), each expression a walk over the whole frame of
+# its own: five walks, most of the time in these lists. Which elements a plain `.//*[P]` walk
+# selects depends on nothing but each element's tag and attributes, which pruning never changes;
+# pruning only detaches subtrees. So one walk answers all five. Each expression, at its turn,
+# deletes its answers: those still attached are what its own walk over the pruned frame would
+# select, in the same order, and deleting the others only edits subtrees already detached. The
+# guarded list (with_backup) measures text, so it counts only the attached ones. Expressions of
+# other shapes run at their turn as before.
+
+
+def prune_in_one_walk(tree, plan: list[tuple[list, bool]]):
+    """trafilatura's `prune_unwanted_nodes(tree, nodelist, with_backup)` for each (nodelist,
+    with_backup) of `plan` in turn, with the plain walks among them answered by one walk."""
+    walks = [e for nodelist, _ in plan for e in nodelist if isinstance(e, _LocalPredicate) and e.mergeable]
+    if len(walks) < 2 or not isinstance(tree, etree._Element):
+        for nodelist, with_backup in plan:
+            tree = trafilatura.htmlprocessing.prune_unwanted_nodes(tree, nodelist, with_backup)
+        return tree
+    answered = dict(zip(map(id, walks), _walk_once(tree, walks)))
+
+    def selection(expression) -> list:
+        if (found := answered.get(id(expression))) is None:
+            return expression(tree)
+        return [element for element in found if _attached(element, tree)]
+
+    for nodelist, with_backup in plan:
+        if not with_backup:
+            # a selected element below one deleted before it is deleted from the detached subtree,
+            # as trafilatura's own walk would not: the tree is the same either way
+            for expression in nodelist:
+                found = answered.get(id(expression))
+                for subtree in expression(tree) if found is None else found:
+                    delete_element(subtree)
+            continue
+        # trafilatura's guard, as in prune_unwanted_nodes: prune nothing that removes too much text
+        matches = dict.fromkeys(element for expression in nodelist for element in selection(expression))
+        outer = [e for e in matches if not any(a in matches for a in e.iterancestors())]
+        old_len = len(tree.text_content())
+        if old_len - sum(len(e.text_content()) for e in outer) > old_len / 7:
+            for element in outer:
+                delete_element(element)
+    return tree
+
+
+_MERGED_ANSWERS: dict[tuple, dict] = {}  # per set of walks: element key -> indices of the walks it answers
+
+
+def _walk_once(tree, walks: list[_LocalPredicate]) -> list[list]:
+    """What each walk selects from `tree`, in one pass over its elements."""
+    names = frozenset().union(*(w.names for w in walks))
+    answers = _MERGED_ANSWERS.setdefault(tuple(walks), {})
+    if len(answers) >= _LOCAL_CACHE_LIMIT:
+        answers.clear()
+    selected: list[list] = [[] for _ in walks]
+    tags = () if any(not w.tags for w in walks) else tuple(dict.fromkeys(t for w in walks for t in w.tags))
+    for element in tree.iterdescendants(*tags) if tags else tree.iterdescendants(etree.Element):
+        which = answers.get(key := _element_key(element, names))
+        if which is None:
+            which = answers[key] = tuple(i for i, walk in enumerate(walks) if walk.test(element))
+        for i in which:
+            selected[i].append(element)
+    return selected
+
+
+def _attached(element, root) -> bool:
+    """Whether `element` is still below `root`: pruning detaches a subtree at its top."""
+    for ancestor in element.iterancestors():
+        if ancestor is root:
+            return True
+    return False
+
+
 # ---------------------------------------------------------------------------------------------
 # Two of trafilatura's passes without their repeated work: `faster_passes()`
 #
@@ -438,6 +530,7 @@ class _FasterPasses:
         self._collect = trafilatura.htmlprocessing.collect_link_info
         self._define_stoplist = justext.core.define_stoplist
         self._jt_stoplist_init = trafilatura.external.jt_stoplist_init
+        self._prune_sections = trafilatura.main_extractor.prune_unwanted_sections
         self._all_stop_words: frozenset | None = None
 
     def link_density_pass(self, *args, **kwargs):
@@ -461,6 +554,22 @@ class _FasterPasses:
         lengths = list(map(len, mylist))
         return sum(lengths), len(mylist), sum(1 for length in lengths if length < 10), mylist
 
+    def prune_unwanted_sections(self, tree, potential_tags, options, keep_teasers=False):
+        """trafilatura's, its four discard lists pruned by `prune_in_one_walk` (the same lists, under
+        the same conditions, in the same order), then the rest of it as shipped."""
+        xpaths = trafilatura.xpaths
+        plan = [(xpaths.OVERALL_DISCARD_XPATH, True)]
+        if "graphic" not in potential_tags:
+            plan.append((xpaths.DISCARD_IMAGE_ELEMENTS, False))
+        if options.focus != "recall":
+            if not keep_teasers:
+                plan.append((xpaths.TEASER_DISCARD_XPATH, False))
+            if options.focus == "precision":
+                plan.append((xpaths.PRECISION_DISCARD_XPATH, False))
+        tree = prune_in_one_walk(tree, plan)
+        with _patched(trafilatura.main_extractor, prune_unwanted_nodes=_pruned_already):
+            return self._prune_sections(tree, potential_tags, options, keep_teasers)
+
     def all_stop_words(self):
         """trafilatura's `jt_stoplist_init()` as jusText's `define_stoplist` turns it into a set."""
         if self._all_stop_words is None:
@@ -473,7 +582,8 @@ class _FasterPasses:
     @contextmanager
     def swapped_in(self):
         with _patched(justext.core, PathInfo=_PathInfo, Paragraph=_Paragraph), \
-                _patched(trafilatura.main_extractor, delete_by_link_density=self.link_density_pass), \
+                _patched(trafilatura.main_extractor, delete_by_link_density=self.link_density_pass,
+                         prune_unwanted_sections=self.prune_unwanted_sections), \
                 _patched(trafilatura.htmlprocessing, collect_link_info=self.collect_link_info):
             if not JUSTEXT_INTERNALS:
                 yield
@@ -481,6 +591,11 @@ class _FasterPasses:
             with _patched(trafilatura.external, JT_STOPLIST=None, jt_stoplist_init=self.all_stop_words), \
                     _patched(justext.core, define_stoplist=self.define_stoplist):
                 yield
+
+
+def _pruned_already(tree, nodelist, with_backup=False):
+    """prune_unwanted_nodes inside our prune_unwanted_sections: its lists were pruned before it ran."""
+    return tree
 
 
 class _PathInfo:

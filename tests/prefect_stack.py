@@ -88,12 +88,20 @@ class PrefectServer:
     def __init__(self, api: str, process: subprocess.Popen, log: Path):
         self.api, self.process, self.log = api, process, log
 
-    def call(self, method: str, path: str, body: dict | None = None):
+    def call(self, method: str, path: str, body: dict | None = None, attempts: int = 3):
+        """One API call (the tests make only reads and the health check, so asking again is safe).
+        A call that times out is asked again, twice: the server shares 2 cores with the worker's
+        build and training run, and once on CI a read of the flow runs took over 30 s."""
         data = None if body is None else json.dumps(body).encode()
         request = urllib.request.Request(self.api + path, data=data, method=method,
                                          headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return json.loads(response.read() or b"null")
+        for attempt in range(attempts):
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    return json.loads(response.read() or b"null")
+            except TimeoutError:
+                if attempt == attempts - 1 or self.process.poll() is not None:
+                    raise
 
 
 @contextmanager

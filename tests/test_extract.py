@@ -25,7 +25,14 @@ from trafilatura.settings import Extractor as TrafilaturaOptions
 from pipeline.charset import decode_html
 from pipeline.config import ExtractConfig
 from pipeline.extract import Extracted, Extractor
-from pipeline.fast_trafilatura import _LocalPredicate, faster_equivalent, faster_passes, fastest_equivalent, parse_html
+from pipeline.fast_trafilatura import (
+    _LocalPredicate,
+    faster_equivalent,
+    faster_passes,
+    faster_xpaths,
+    fastest_equivalent,
+    parse_html,
+)
 from pipeline.records import EXCERPT_CHARS, RawRecord, Rejection
 
 REPO = Path(__file__).resolve().parent.parent
@@ -148,6 +155,35 @@ def test_discard_xpaths_become_walks_and_nonlocal_ones_stay_xpaths():
     for path in (".//*[.//b][@class or @id]", ".//*[@class or @id][2]", ".//*[@id or string-length(@class)]",
                  "(.//article)[1]", ".//*[@class or @id or text()]"):
         assert not isinstance(fastest_equivalent(XPath(path)), _LocalPredicate), path
+
+
+def test_sections_pruned_in_one_walk_are_pruned_as_trafilatura_prunes_them(crawled_pages):
+    """prune_unwanted_sections with its discard lists answered by one walk (faster_passes inside
+    faster_xpaths) leaves the very tree trafilatura's own leaves, in every focus, with and without
+    teasers and images, on the page's cleaned frame as trafilatura prunes it."""
+    import trafilatura.main_extractor as main_extractor
+
+    def pruned(tree, options, potential_tags, keep_teasers, fast):
+        tree = copy.deepcopy(tree)
+        if fast:
+            with faster_xpaths(), faster_passes():
+                main_extractor.prune_unwanted_sections(tree, potential_tags, options, keep_teasers)
+        else:
+            main_extractor.prune_unwanted_sections(tree, potential_tags, options, keep_teasers)
+        return tostring(tree)
+
+    changed = 0
+    for html in crawled_pages:
+        for focus in ("precision", "balanced", "recall"):
+            options = TrafilaturaOptions(precision=focus == "precision", recall=focus == "recall")
+            frame = convert_tags(tree_cleaning(load_html(html), options), options).find(".//body")
+            if frame is None:
+                continue
+            for potential_tags, keep_teasers in (({"p", "head"}, False), ({"p", "graphic"}, True)):
+                own = pruned(frame, options, potential_tags, keep_teasers, fast=False)
+                assert pruned(frame, options, potential_tags, keep_teasers, fast=True) == own
+                changed += own != tostring(frame)
+    assert changed >= 10  # the pruning removed something on many of the pages compared
 
 
 @pytest.mark.parametrize("expression", [
