@@ -102,19 +102,22 @@ def build(
              "default: only when a Prefect API is configured (PREFECT_API_URL) or Dask is used")] = None,
 ) -> None:
     """Build (or extend) a dataset of clean, scored documents; re-runs skip committed inputs."""
+    from flows.settings import dask_address as resolve_dask_address
     from flows.settings import prefect_api_configured
+
+    if runner != "dask" and not resolve_dask_address(dask_address):
+        from pipeline.forkserver import start_forkserver
+
+        # The workers' server imports the pipeline while this process does, from the first moment:
+        # reading the config imports a third of it. (A config saying runner = "dask" leaves the
+        # server unused; it ends with this process.)
+        start_forkserver()
     from pipeline.config import load_config
 
     with clear_errors():
         cfg = load_config(config)
         if workers:
             cfg = cfg.model_copy(update={"workers": workers})
-        from flows.settings import dask_address as resolve_dask_address
-
-        if (runner or cfg.runner) == "process" and not resolve_dask_address(dask_address):
-            from pipeline.forkserver import start_forkserver
-
-            start_forkserver()  # the workers' server imports the pipeline while this process does
         from pipeline.process import DocumentPipeline
         from pipeline.readers import expand_inputs
 

@@ -4,8 +4,10 @@
 same on every run. There is no index in memory: each input's hashes are joined against the
 `text_hash` column of the committed docs table (a streaming Polars scan that keeps only the
 matches), so memory follows the size of one input, not of the dataset, and a later build also
-drops copies of documents kept by earlier ones. Documents split but not yet committed (the flow
-may commit a few inputs together) are held in `pending` until `committed()` is called.
+drops copies of documents kept by earlier ones. The build resolves each commit group's documents
+at once (`resolve`: one read per commit, not per input). A caller splitting input by input before
+one commit holds the documents split but not yet committed in `pending` (`remember`) until
+`committed()` is called.
 """
 
 from __future__ import annotations
@@ -48,6 +50,13 @@ class ExactDeduplicator:
         Nothing is changed here: the caller `remember`s the kept entries before it splits the next
         input's documents, and calls `committed()` once they are in the docs table.
         """
+        resolved = self.resolve(docs)
+        return *split_resolved(docs, resolved), kept_entries(resolved)
+
+    def resolve(self, docs: pa.Table) -> pl.DataFrame:
+        """Per document, in order: text_hash, id, `first` (the id of the first document with its
+        text: committed, pending, or earlier in `docs`) and `kept` (it is that first one). One read
+        of the committed hashes for all of `docs`: the build splits a commit group at once."""
         frame = pl.from_arrow(docs.select(["text_hash", "id"]))
         # Who came first, in commit order: committed documents, then pending ones, then this input's.
         earlier = pl.concat([
@@ -55,14 +64,10 @@ class ExactDeduplicator:
             self.pending,
             frame.select("text_hash", pl.col("id").alias("first")),
         ]).unique("text_hash", keep="first", maintain_order=True)
-        resolved = frame.join(earlier, on="text_hash", how="left", maintain_order="left", nulls_equal=True).with_columns(
+        return frame.join(earlier, on="text_hash", how="left", maintain_order="left", nulls_equal=True).with_columns(
             # The same id again is a re-commit of the same document (rows a killed run left): kept.
             (pl.col("first") == pl.col("id")).alias("kept")
         )
-        kept = resolved["kept"].to_arrow()
-        rejects = rejects_from_docs(docs.filter(pc.invert(kept)), "exact_dedup", "exact_duplicate",
-                                    resolved.filter(~pl.col("kept"))["first"].to_list())
-        return docs.filter(kept), rejects, resolved.filter("kept").select("text_hash", "first")
 
     def remember(self, entries: pl.DataFrame) -> None:
         """Documents kept by `split` whose commit is still to come."""
@@ -71,3 +76,16 @@ class ExactDeduplicator:
     def committed(self) -> None:
         """Everything remembered is in the docs table now, where `split` finds it."""
         self.pending = self.pending.clear()
+
+
+def split_resolved(docs: pa.Table, resolved: pl.DataFrame) -> tuple[pa.Table, pa.Table]:
+    """`docs` as (documents kept, rejection rows for the copies), given `resolve`'s rows for them."""
+    kept = resolved["kept"].to_arrow()
+    rejects = rejects_from_docs(docs.filter(pc.invert(kept)), "exact_dedup", "exact_duplicate",
+                                resolved.filter(~pl.col("kept"))["first"].to_list())
+    return docs.filter(kept), rejects
+
+
+def kept_entries(resolved: pl.DataFrame) -> pl.DataFrame:
+    """The (text_hash, first) of the documents `resolve` kept: what `remember` takes."""
+    return resolved.filter("kept").select("text_hash", "first")

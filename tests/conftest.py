@@ -41,11 +41,11 @@ def fixtures() -> Path:
 def _build_plain(inputs: list[str], ds, cfg) -> None:
     """A build's per-input processing and commits, in this process, without Prefect or near dedup:
     for tests that need a real built dataset fast."""
-    from flows.build_steps import commit_inputs, commit_tables, run_units
+    from flows.build_steps import commit_inputs, group_tables, run_units, unit_tables
     from pipeline.readers import expand_inputs
 
     for out in run_units(expand_inputs(inputs), cfg, workers=1):
-        tables, _ = commit_tables(out, None, "test-build", cfg.quality.keep_rejected_text)
+        tables = group_tables([(out, unit_tables(out, "test-build", cfg.quality.keep_rejected_text))], None, "test-build")
         commit_inputs(ds, [out.unit.key], tables)
 
 

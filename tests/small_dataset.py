@@ -12,7 +12,7 @@ import json
 import re
 from pathlib import Path
 
-from flows.build_steps import commit_tables
+from flows.build_steps import group_tables, unit_tables
 from pipeline.config import BuildConfig
 from pipeline.exact_dedup import ExactDeduplicator
 from pipeline.process import DOCS_SCHEMA, DocumentPipeline
@@ -46,7 +46,7 @@ def build_from_texts(root: Path, name: str, docs: list[tuple[str | None, str]],
     started = commit.now()
     (unit,) = expand_inputs([str(source)])
     out = DocumentPipeline(cfg).process_unit(unit)
-    tables, _ = commit_tables(out, ExactDeduplicator.for_dataset(ds), build_id)
+    tables = group_tables([(out, unit_tables(out, build_id))], ExactDeduplicator.for_dataset(ds), build_id)
     commit.commit_shard(ds, [unit.key], tables["docs"], tables["rejects"], tables["stages"],
                         tables["shard"], DOCS_SCHEMA)
     commit.record_build(ds, {

@@ -130,12 +130,12 @@ def test_a_killed_build_resumes_without_losing_or_duplicating(tmp_path):
     # Kill simulated after the second input's docs were appended but before its commit marker.
     shutil.rmtree(tmp_path / "k")
     build_corpus(inputs[:1], warehouse=ds.root, dataset="k", config=cfg, progress=False)
-    from flows.build_steps import commit_tables, run_units
+    from flows.build_steps import group_tables, run_units, unit_tables
     from pipeline.exact_dedup import ExactDeduplicator
     from pipeline.readers import expand_inputs
 
     out = next(run_units(expand_inputs(inputs[1:]), cfg, workers=1))
-    tables, _ = commit_tables(out, ExactDeduplicator.for_dataset(ds), "killed")
+    tables = group_tables([(out, unit_tables(out, "killed"))], ExactDeduplicator.for_dataset(ds), "killed")
     commit._append(ds.docs, tables["docs"], tables["docs"].schema)
     commit._append(ds.rejects, tables["rejects"], tables["rejects"].schema)
 

@@ -112,3 +112,41 @@ def test_a_recommitted_document_remembered_before_its_commit_is_not_counted_twic
     kept, rejects, _ = dedup.split(docs("b", [1, 2]))
     assert kept.column("id").to_pylist() == ["b#1"]
     assert rejects.column("detail").to_pylist() == ["a#0"]
+
+
+def test_a_commit_group_is_split_as_its_inputs_would_be_one_after_another(tmp_path):
+    """The build splits each commit group's documents at once (one read of the committed hashes):
+    the same documents kept, the same copies rejected with the same `first`, the same exact_dedup
+    stage and shard rows per input, as splitting and committing input after input."""
+    from flows.build_steps import group_tables, unit_tables
+    from pipeline.process import UnitOutput
+    from pipeline.readers.inputs import InputUnit
+
+    def output(source: str, hashes: list[int]) -> UnitOutput:
+        unit = InputUnit(key=source, format="jsonl", paths=(source,), size_bytes=1)
+        return UnitOutput(unit, docs=docs(source, hashes).to_pylist())
+
+    committed = docs("old", [7, 8])
+    group = [output("a", [1, 2, 1, 7]), output("b", [3, 2, 9]), output("c", [1, 3, 4, 8, 4])]
+
+    def tables_of(ds: DatasetPaths, groups: list[list[UnitOutput]]) -> dict[str, list[dict]]:
+        commit_docs(ds, committed)
+        dedup = ExactDeduplicator.for_dataset(ds)
+        rows: dict[str, list[dict]] = {"docs": [], "rejects": [], "stages": [], "shard": []}
+        for outs in groups:
+            tables = group_tables([(out, unit_tables(out, "b1")) for out in outs], dedup, "b1")
+            commit_docs(ds, tables["docs"].select(SCHEMA.names).cast(SCHEMA))
+            dedup.committed()
+            rows["docs"] += tables["docs"].select(["id"]).to_pylist()
+            rows["rejects"] += tables["rejects"].select(["id", "stage", "reason", "detail"]).to_pylist()
+            rows["stages"] += tables["stages"].select(["source", "stage", "records_in", "dropped"]).to_pylist()
+            rows["shard"] += tables["shard"].select(["source", "records", "docs", "rejects"]).to_pylist()
+        return rows
+
+    grouped = tables_of(DatasetPaths(str(tmp_path), "grouped"), [group])
+    one_by_one = tables_of(DatasetPaths(str(tmp_path), "one_by_one"), [[out] for out in group])
+    assert grouped == one_by_one
+    assert [r["id"] for r in grouped["docs"]] == ["a#0", "a#1", "b#0", "b#2", "c#2"]
+    assert {r["id"]: r["detail"] for r in grouped["rejects"]} == {
+        "a#2": "a#0", "a#3": "old#0", "b#1": "a#1", "c#0": "a#0", "c#1": "b#0", "c#3": "old#1", "c#4": "c#2"}
+    assert [r["docs"] for r in grouped["shard"]] == [2, 2, 1]

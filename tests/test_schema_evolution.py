@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flows.build_steps import commit_tables
+from flows.build_steps import group_tables, unit_tables
 from pipeline import pii
 from pipeline.config import BuildConfig, DedupConfig
 from pipeline.dedup import dedup_dataset
@@ -37,7 +37,7 @@ def build_old(ds: DatasetPaths, root, texts: list[str]) -> None:
                                             "text": texts}).write_ndjson()), encoding="utf-8")
     (unit,) = expand_inputs([str(source)])
     out = DocumentPipeline(BuildConfig(workers=1)).process_unit(unit)
-    tables, _ = commit_tables(out, ExactDeduplicator.for_dataset(ds), "old-build")
+    tables = group_tables([(out, unit_tables(out, "old-build"))], ExactDeduplicator.for_dataset(ds), "old-build")
     commit.commit_shard(ds, [unit.key], tables["docs"].select(OLD_SCHEMA.names), tables["rejects"],
                         tables["stages"], tables["shard"], OLD_SCHEMA)
 
