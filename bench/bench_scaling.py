@@ -3,10 +3,11 @@
     python -m bench.bench_scaling [--quick] [--rounds N] [--copies K]
 
 Input: K copies (16; --quick: 2) of every WARC in shared/data/warc named `*.warc.gz` (bench_build's
-input: 5 files, 82 HTML responses each pass), so 16 copies are 80 files: a one-worker build of about
-25 s, long enough that throughput, not the one-off start-up (about 1.3 s before the first worker
-starts, which bench_build's fixed-cost table measures), is what the ratio shows; at 8 copies (12 s)
-the start-up alone holds a 2-worker build to about 1.6x. Every run is a fresh process tree on all cores (no pinning; one BLAS/OpenMP
+input: 5 files, 82 HTML responses each pass), so 16 copies are 80 files: a one-worker build of 17-19 s
+(2026-12-05), long enough that throughput is most of what the ratio shows. What runs on one core
+(start-up until the workers run, about 0.75 s; after the last input, the last commit, near dedup
+and the printed stats, 0.55-0.7 s) still holds a 2-worker build to about 1.8x at this size; at 8
+copies it held it to about 1.6x. Every run is a fresh process tree on all cores (no pinning; one BLAS/OpenMP
 thread per process, so parallelism comes from the workers), into a fresh warehouse:
 
 - `tokenmill build CORPUS --workers 1`, then `--workers 2`: the whole CLI as a user runs it with no
