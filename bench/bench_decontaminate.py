@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -22,17 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-from bench.common import cpu_model, load_note, publish
+from bench.common import cpu_model, load_note, peak_rss_bytes, publish, rss_bytes
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "decontaminate.md"
-
-
-def _rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def write_eval_set(path: Path, megabytes: float, seed: int = 0) -> int:
@@ -57,11 +49,11 @@ def measure(paths: list[str]) -> dict:
     from pipeline.dedup.minhash import flat_shingle_hashes
 
     flat_shingle_hashes(["warm up the compiled kernels"], 13, use_kernels=True)  # numba compiles (or loads) them once
-    base = _rss_mib()
+    base = rss_bytes() / 2**20
     started, cpu = time.perf_counter(), time.process_time()
     index = NgramIndex.build(paths, n=13)
     build_seconds, build_cpu = time.perf_counter() - started, time.process_time() - cpu
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_bytes() / 2**20
     docs = [text for _, text in zip(range(10_000), evaluation_texts(paths[-1]))]
     started, cpu = time.perf_counter(), time.process_time()
     file_number, _ = index.match(docs)

@@ -28,7 +28,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -36,6 +35,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench.common import peak_rss_bytes
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "dedup.md"
@@ -240,7 +241,7 @@ def worker_scale(work: Path) -> dict:
         "clusters": kept.height,
         "removed": removed.height,
         "seconds": {"grouping": grouping, "cluster": clustering},
-        "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "peak_rss": peak_rss_bytes(),
     }
 
 

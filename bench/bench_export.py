@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -23,17 +22,10 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from bench.common import cpu_model, load_note, publish
+from bench.common import cpu_model, load_note, peak_rss_bytes, publish, rss_bytes
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "export.md"
-
-
-def _rss_mib() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def write_dataset(root: Path, megabytes: float) -> int:
@@ -62,11 +54,11 @@ def measure(root: str, fmt: str, out: str) -> dict:
 
     if fmt == "hf":
         import datasets  # noqa: F401  (imported before the baseline, as the other formats' libraries are)
-    base = _rss_mib()
+    base = rss_bytes() / 2**20
     started = time.perf_counter()
     report = export_dataset(DatasetPaths(root, "big"), fmt, out, shard_bytes=50_000_000, progress=False)
     seconds = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_bytes() / 2**20
     return {"base": base, "peak": peak, "seconds": seconds, "files": len(report.files), "docs": report.documents}
 
 

@@ -15,7 +15,7 @@
   union-find and the keeper rule), run here through its own workers.
 
 Each part runs in its own process (all cores); the table gives its wall time and peak RSS
-(getrusage ru_maxrss). Goal: under 4 GiB for both. Writes bench/results/scale.md.
+(VmHWM, bench/common.py:peak_rss_bytes). Goal: under 4 GiB for both. Writes bench/results/scale.md.
 The machine may be shared: times are of one run and move with the load; peak RSS does not.
 """
 
@@ -24,14 +24,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.common import cpu_model, load_note, publish
+from bench.common import cpu_model, load_note, peak_rss_bytes, publish
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "scale.md"
@@ -42,7 +41,7 @@ WARC_DOCS = 30_000  # about one Common Crawl WARC's documents after filtering
 
 
 def _peak_rss() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return peak_rss_bytes()
 
 
 def _repeated(value: str, n: int):
@@ -201,7 +200,7 @@ def main(argv: list[str] | None = None) -> str:
         "# Scale: exact and near dedup in bounded memory",
         "",
         f"Machine: {os.cpu_count()} cores, {cpu_model()}. Times are of one run, all cores; each row is one process, "
-        f"its peak RSS from getrusage. {load_note()}",
+        f"its peak RSS (VmHWM). {load_note()}",
         f"Command: `python -m bench.bench_scale{' --quick' if args.quick else ''}`",
         "",
         "| run | documents | time | peak RSS |",

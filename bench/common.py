@@ -9,6 +9,25 @@ import time
 from pathlib import Path
 
 
+def _status_bytes(field: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def rss_bytes() -> int:
+    """This process's resident memory now."""
+    return _status_bytes("VmRSS")
+
+
+def peak_rss_bytes() -> int:
+    """This process's peak resident memory since it started its program. Not getrusage's ru_maxrss:
+    Linux carries that across fork and exec, so a fresh `python -m bench.x` started by a bench run
+    that once held 2 GB reported 2 GB (make bench, 2026-12-05); VmHWM starts again at exec."""
+    return _status_bytes("VmHWM")
+
+
 def cpu_model() -> str:
     """CPU model name, as BENCH.md asks every result to state."""
     try:
@@ -23,8 +42,11 @@ def cpu_model() -> str:
 def load_note() -> str:
     """The load average as a sentence for a results file: whether the machine was quiet."""
     one, five, fifteen = os.getloadavg()
+    # The load average cannot tell other work from `make bench`'s own all-core runs just before.
+    busy = (" (the 5-minute figure is above one busy core: other work, or the all-core benchmarks "
+            "`make bench` ran just before, may inflate the times)") if five > 1.5 * (os.cpu_count() or 1) / 2 else ""
     return (f"Load average at the end: {one:.1f} / {five:.1f} / {fifteen:.1f} (1 / 5 / 15 min) on "
-            f"{os.cpu_count()} cores{' (other work was running: times are inflated)' if five > 1.5 * (os.cpu_count() or 1) / 2 else ''}.")
+            f"{os.cpu_count()} cores{busy}.")
 
 
 def publish(report: str, path: Path) -> str:
