@@ -40,10 +40,6 @@ RESERVOIR = 1_000_000  # hashes of earlier inputs that later ones copy from
 WARC_DOCS = 30_000  # about one Common Crawl WARC's documents after filtering
 
 
-def _peak_rss() -> int:
-    return peak_rss_bytes()
-
-
 def _repeated(value: str, n: int):
     """A string array of n times `value`, built from buffers (pa.array of a list is slow at 100 M)."""
     import numpy as np
@@ -115,7 +111,7 @@ def worker_exact(hashes: int, batch: int, work: Path) -> dict:
         keep = rng.random(len(fresh)) < RESERVOIR / max(hashes, 1)
         reservoir = np.concatenate([reservoir, fresh[keep]])[-RESERVOIR:]
         print(f"  input {b}: {first + docs.num_rows:,} documents, split {split_seconds:.0f} s, "
-              f"peak RSS {_peak_rss() / GIB:.2f} GiB", file=sys.stderr, flush=True)
+              f"peak RSS {peak_rss_bytes() / GIB:.2f} GiB", file=sys.stderr, flush=True)
     seconds = time.perf_counter() - started
     # What the next input costs once the dataset is this big: an input the size of one Common Crawl
     # WARC's kept documents, split (not committed) against every committed hash, three times.
@@ -127,14 +123,14 @@ def worker_exact(hashes: int, batch: int, work: Path) -> dict:
         warc_sized.append(time.perf_counter() - t)
     return {"documents": hashes, "inputs": b + 1, "planted": planted, "removed": removed,
             "seconds": seconds, "split_seconds": split_seconds,
-            "append_seconds": append_seconds, "peak_rss": _peak_rss(), "warc_split_seconds": sorted(warc_sized)}
+            "append_seconds": append_seconds, "peak_rss": peak_rss_bytes(), "warc_split_seconds": sorted(warc_sized)}
 
 
 def worker_dict(rows: int, work: Path) -> dict:
     """The previous exact-dedup index: every (hash, id) of the docs table in a Python dict."""
     from deltalake import DeltaTable
 
-    baseline = _peak_rss()
+    baseline = peak_rss_bytes()
     started = time.perf_counter()
     seen: dict[int, str] = {}
     # File by file: leaving a scanner's batch iterator mid-way leaves its threads running, and the
@@ -145,8 +141,8 @@ def worker_dict(rows: int, work: Path) -> dict:
         del batch
         if len(seen) >= rows:
             break
-    return {"entries": len(seen), "seconds": time.perf_counter() - started, "peak_rss": _peak_rss(),
-            "bytes_per_entry": (_peak_rss() - baseline) / max(len(seen), 1)}
+    return {"entries": len(seen), "seconds": time.perf_counter() - started, "peak_rss": peak_rss_bytes(),
+            "bytes_per_entry": (peak_rss_bytes() - baseline) / max(len(seen), 1)}
 
 
 def _run(args: list[str]) -> dict:

@@ -139,17 +139,19 @@ def group_tables(group: list[tuple[UnitOutput, dict[str, pa.Table]]], dedup: Exa
         resolved = dedup.resolve(docs)
         kept = resolved["kept"].to_numpy()
         docs, copies = split_resolved(docs, resolved)
+    kept_per_input = _per_input(kept, counts)
+    if copies is not None:
         exact_rows = pa.Table.from_pylist(
             [{"source": out.unit.key, "build_id": build_id, "stage": "exact_dedup", "records_in": count,
               "records_out": kept_n, "dropped": count - kept_n, "seconds": 0.0}
-             for (out, _), count, kept_n in zip(group, counts, _per_input(kept, counts))],
+             for (out, _), count, kept_n in zip(group, counts, kept_per_input)],
             schema=STAGES_SCHEMA,
         )
 
     rejects, stages, shards = [], [], []
     copies_at = 0
     for i, ((out, tables), count, kept_n, text_n) in enumerate(
-            zip(group, counts, _per_input(kept, counts), _per_input(text_bytes * kept, counts))):
+            zip(group, counts, kept_per_input, _per_input(text_bytes * kept, counts))):
         copies_n = count - kept_n
         rejects.append(tables["rejects"])
         stages.append(tables["stages"])

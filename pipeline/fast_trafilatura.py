@@ -488,7 +488,8 @@ def _attached(element, root) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
-# Two of trafilatura's passes without their repeated work: `faster_passes()`
+# Two of trafilatura's passes without their repeated work: `faster_passes()` (which also puts in
+# the section pruning of `prune_in_one_walk`, above)
 #
 # - The link-density pass: `delete_by_link_density(tree, tag)` tests every <div> (or list, p, ...)
 #   of the tree and, for most, measures the trimmed text of every link inside it
